@@ -1,0 +1,24 @@
+import type { Logger } from 'pino';
+import { createCrunch } from '../app.js';
+import type { Config } from '../config/index.js';
+import type { ChatAdapter } from '../core/index.js';
+import { startServer } from '../server/index.js';
+
+/** `crunch serve`: the bot server with every configured adapter; stops cleanly on SIGINT/SIGTERM. */
+export async function serve(config: Config, logger: Logger): Promise<number> {
+  const crunch = await createCrunch(config, logger);
+  const adapters: ChatAdapter[] = [];
+  const server = await startServer({ port: config.port, routes: adapters.flatMap((a) => a.routes), logger });
+  for (const adapter of adapters) await adapter.start();
+  logger.info({ url: server.url, adapters: adapters.map((a) => a.name), store: config.storeUrl.split(':')[0] }, 'crunch is up');
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  logger.info('shutting down: finishing turns in flight');
+  for (const adapter of adapters) await adapter.stop();
+  await server.close();
+  await crunch.close();
+  return 0;
+}

@@ -1,0 +1,137 @@
+import type { Logger } from 'pino';
+import type { Engine, EngineFile, EngineSession } from '../engines/engine.js';
+import { CrunchError, errorCode, toUserMessage } from './errors.js';
+import { type FileLimits, helpText, openChecked, screenAttachments } from './files.js';
+import { KeyedSerialQueue } from './ordering.js';
+import type { ProgressSink } from './progress.js';
+import { type Reply, textReply } from './reply.js';
+import { keys, type Store } from './store.js';
+import { conversationId, type Turn } from './turn.js';
+
+export type { FileLimits } from './files.js';
+
+/**
+ * How long a delivered message stays claimed. Slack retries an unacknowledged event three times over
+ * about five minutes and Teams resends within seconds; an hour outlasts both with a wide margin, while
+ * keeping the store small.
+ */
+export const DEDUPE_TTL_MS = 60 * 60 * 1000;
+
+export interface ConversationServiceDeps {
+  store: Store;
+  engine: Engine;
+  limits: FileLimits & { turnTimeoutMs: number };
+  logger: Logger;
+  now?: () => Date;
+}
+
+export interface ConversationService {
+  /**
+   * Answers one turn. Resolves to undefined when the message was already handled (a retried delivery),
+   * so the adapter posts nothing. Never rejects: failures become a friendly error reply.
+   */
+  handle(turn: Turn, progress: ProgressSink): Promise<Reply | undefined>;
+  /** Resolves when every turn accepted so far has finished. */
+  idle(): Promise<void>;
+}
+
+const DEFAULT_FILE_PROMPT =
+  'Take a look at the attached file(s): say what they contain, summarise the key figures, and suggest what I could ask next.';
+
+export function createConversationService(deps: ConversationServiceDeps): ConversationService {
+  const queue = new KeyedSerialQueue();
+  const now = deps.now ?? (() => new Date());
+
+  async function handle(turn: Turn, progress: ProgressSink): Promise<Reply | undefined> {
+    const log = deps.logger.child({ conversation: conversationId(turn.conversation), message: turn.messageKey });
+    let fresh: boolean;
+    try {
+      fresh = await deps.store.claim(keys.dedupe(turn.messageKey), DEDUPE_TTL_MS);
+    } catch (err) {
+      log.error({ err }, 'store unavailable while claiming the message');
+      return textReply('error', toUserMessage(err));
+    }
+    if (!fresh) {
+      log.info('duplicate delivery ignored');
+      return undefined;
+    }
+    return queue.run(conversationId(turn.conversation), () => answer(turn, progress, log));
+  }
+
+  async function answer(turn: Turn, progress: ProgressSink, log: Logger): Promise<Reply> {
+    const sessionKey = keys.session(conversationId(turn.conversation));
+    const text = turn.text.trim();
+    const command = turn.attachments.length === 0 ? text.toLowerCase().replace(/^\/|[.!]$/g, '') : '';
+    const adapterNotices = turn.notices ?? [];
+    try {
+      if (command === 'help' || command === '?') return textReply('help', helpText(deps.limits), adapterNotices);
+      if (command === 'reset' || command === 'new') {
+        const session = await deps.store.get<EngineSession>(sessionKey);
+        await deps.store.delete(sessionKey);
+        if (session) await deps.engine.forget?.(session).catch((err: unknown) => log.warn({ err }, 'engine forget failed'));
+        return textReply('reset', 'Fresh start: I have forgotten this conversation and its files. What shall we look at?');
+      }
+
+      const screening = screenAttachments(turn.attachments, deps.limits);
+      const notices = [...adapterNotices, ...screening.refusals];
+      if (text === '' && screening.candidates.length === 0) {
+        const hint =
+          turn.attachments.length > 0 || adapterNotices.length > 0
+            ? 'I could not use any of the files, so there is nothing to analyse yet.'
+            : 'What shall I work on? Ask a question, attach a file, or say `help`.';
+        return textReply('help', hint, notices);
+      }
+
+      const session = await deps.store.get<EngineSession>(sessionKey);
+      const files: EngineFile[] = screening.candidates.map((candidate) => ({
+        sourceId: candidate.attachment.sourceId,
+        name: candidate.name,
+        mimeType: candidate.mime,
+        ...(candidate.attachment.sizeBytes !== undefined ? { sizeBytes: candidate.attachment.sizeBytes } : {}),
+        open: () => openChecked(candidate, deps.limits),
+      }));
+
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(), deps.limits.turnTimeoutMs);
+      const started = Date.now();
+      try {
+        const result = await deps.engine.run({
+          session,
+          text: text === '' ? DEFAULT_FILE_PROMPT : text,
+          files,
+          progress,
+          signal: deadline.signal,
+          checkpoint: (s) => deps.store.set(sessionKey, s),
+        });
+        await deps.store.set(sessionKey, { ...result.session, lastUsedAt: now().toISOString() });
+        log.info({ ms: Date.now() - started, images: result.images.length, files: result.files.length }, 'turn answered');
+        return {
+          kind: 'answer',
+          text: result.text,
+          images: result.images,
+          files: result.files,
+          code: result.code,
+          notices: [...notices, ...result.skipped],
+        };
+      } catch (err) {
+        if (deadline.signal.aborted) {
+          const minutes = Math.max(1, Math.round(deps.limits.turnTimeoutMs / 60000));
+          throw new CrunchError(
+            'deadline',
+            `This took longer than ${minutes} minute${minutes === 1 ? '' : 's'}, so I stopped it. Try a narrower question or a smaller file.`,
+            { cause: err },
+          );
+        }
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (err) {
+      const code = errorCode(err);
+      log[code === 'internal' ? 'error' : 'warn']({ err, code }, 'turn failed');
+      return { ...textReply('error', toUserMessage(err), adapterNotices), error: { code } };
+    }
+  }
+
+  return { handle, idle: () => queue.idle() };
+}

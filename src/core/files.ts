@@ -1,0 +1,206 @@
+import type { Readable } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
+import { fileTypeStream } from 'file-type';
+import { CrunchError } from './errors.js';
+import type { Attachment } from './turn.js';
+
+/**
+ * The file types the hosted code interpreter accepts, by extension, with the MIME type Crunch uploads them
+ * as and, for binary formats, what the content must sniff as (file-type's `ext`). Text formats must not
+ * sniff as any binary format.
+ */
+interface FileRule {
+  mime: string;
+  /** Other MIME types platforms send for this extension. */
+  aliases?: string[];
+  /** For binary formats: acceptable sniffed types. Undefined means a text format. */
+  sniff?: string[];
+  label: string;
+}
+
+const OOXML = 'application/vnd.openxmlformats-officedocument';
+const RULES: Record<string, FileRule> = {
+  c: { mime: 'text/x-c', aliases: ['text/x-csrc'], label: 'C source' },
+  cpp: { mime: 'text/x-c++', aliases: ['text/x-c++src'], label: 'C++ source' },
+  css: { mime: 'text/css', label: 'CSS' },
+  csv: { mime: 'text/csv', aliases: ['application/csv', 'application/vnd.ms-excel', 'text/comma-separated-values'], label: 'CSV' },
+  docx: { mime: `${OOXML}.wordprocessingml.document`, sniff: ['docx', 'zip'], label: 'Word document' },
+  gif: { mime: 'image/gif', sniff: ['gif'], label: 'GIF image' },
+  html: { mime: 'text/html', label: 'HTML' },
+  java: { mime: 'text/x-java', aliases: ['text/x-java-source'], label: 'Java source' },
+  jpeg: { mime: 'image/jpeg', sniff: ['jpg'], label: 'JPEG image' },
+  jpg: { mime: 'image/jpeg', sniff: ['jpg'], label: 'JPEG image' },
+  js: { mime: 'text/javascript', aliases: ['application/javascript'], label: 'JavaScript' },
+  json: { mime: 'application/json', label: 'JSON' },
+  md: { mime: 'text/markdown', aliases: ['text/x-markdown'], label: 'Markdown' },
+  pdf: { mime: 'application/pdf', sniff: ['pdf'], label: 'PDF' },
+  php: { mime: 'text/x-php', aliases: ['application/x-httpd-php'], label: 'PHP source' },
+  png: { mime: 'image/png', sniff: ['png'], label: 'PNG image' },
+  pptx: { mime: `${OOXML}.presentationml.presentation`, sniff: ['pptx', 'zip'], label: 'PowerPoint presentation' },
+  py: { mime: 'text/x-python', aliases: ['text/x-script.python', 'application/x-python-code'], label: 'Python source' },
+  rb: { mime: 'text/x-ruby', aliases: ['application/x-ruby'], label: 'Ruby source' },
+  tar: { mime: 'application/x-tar', sniff: ['tar'], label: 'tar archive' },
+  tex: { mime: 'text/x-tex', aliases: ['application/x-tex'], label: 'TeX' },
+  ts: { mime: 'application/typescript', aliases: ['text/typescript', 'video/mp2t'], label: 'TypeScript' },
+  txt: { mime: 'text/plain', label: 'text' },
+  xlsx: { mime: `${OOXML}.spreadsheetml.sheet`, sniff: ['xlsx', 'zip'], label: 'Excel workbook' },
+  xml: { mime: 'application/xml', aliases: ['text/xml'], label: 'XML' },
+  zip: { mime: 'application/zip', aliases: ['application/x-zip-compressed'], sniff: ['zip', 'docx', 'xlsx', 'pptx'], label: 'zip archive' },
+};
+
+export const SUPPORTED_EXTENSIONS: readonly string[] = Object.keys(RULES).sort();
+
+const GENERIC_MIME = new Set(['', 'application/octet-stream', 'binary/octet-stream', 'application/binary']);
+const SNIFF_SAMPLE_BYTES = 4100;
+
+export interface FileLimits {
+  maxFileBytes: number;
+  maxFilesPerTurn: number;
+}
+
+/** An attachment that passed the checks that need no download. */
+export interface CandidateFile {
+  attachment: Attachment;
+  /** The name to upload under (an extension is added when only the MIME type told what it is). */
+  name: string;
+  ext: string;
+  mime: string;
+}
+
+export interface Screening {
+  candidates: CandidateFile[];
+  /** One friendly line per refused file. */
+  refusals: string[];
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024 * 1024) return `${+(bytes / 1024 ** 3).toFixed(1)} GB`;
+  if (bytes >= 1024 * 1024) return `${+(bytes / 1024 ** 2).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KB`;
+  return `${bytes} bytes`;
+}
+
+function extensionOf(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
+}
+
+function extensionForMime(mime: string): string | undefined {
+  for (const [ext, rule] of Object.entries(RULES)) {
+    if (rule.mime === mime || rule.aliases?.includes(mime)) return ext;
+  }
+  return undefined;
+}
+
+const supportedList = () => SUPPORTED_EXTENSIONS.join(', ');
+
+/** Decides, from names, declared types and sizes alone, which attachments go on to be downloaded. */
+export function screenAttachments(attachments: Attachment[], limits: FileLimits): Screening {
+  const candidates: CandidateFile[] = [];
+  const refusals: string[] = [];
+  for (const attachment of attachments) {
+    const declared = (attachment.mimeType ?? '').split(';')[0]!.trim().toLowerCase();
+    let name = attachment.name.trim() || 'file';
+    let ext = extensionOf(name);
+    if (!(ext in RULES)) {
+      const fromMime = GENERIC_MIME.has(declared) ? undefined : extensionForMime(declared);
+      if (fromMime !== undefined && ext === '') {
+        ext = fromMime;
+        name = `${name}.${ext}`;
+      } else {
+        const what = ext === '' ? 'files without an extension are' : `.${ext} is`;
+        refusals.push(`*${attachment.name}* skipped: ${what} not supported. Supported types: ${supportedList()}.`);
+        continue;
+      }
+    }
+    if (attachment.sizeBytes !== undefined && attachment.sizeBytes > limits.maxFileBytes) {
+      refusals.push(
+        `*${attachment.name}* skipped: it is ${formatBytes(attachment.sizeBytes)}, over the ${formatBytes(limits.maxFileBytes)} limit per file.`,
+      );
+      continue;
+    }
+    if (attachment.sizeBytes === 0) {
+      refusals.push(`*${attachment.name}* skipped: the file is empty.`);
+      continue;
+    }
+    if (candidates.length >= limits.maxFilesPerTurn) {
+      refusals.push(`*${attachment.name}* skipped: I take at most ${limits.maxFilesPerTurn} files per message; send it in a follow-up.`);
+      continue;
+    }
+    candidates.push({ attachment, name, ext, mime: RULES[ext]!.mime });
+  }
+  return { candidates, refusals };
+}
+
+/**
+ * Opens a candidate's download and checks its first bytes against its extension (content sniffing), then
+ * returns the stream, still unread past the sample, with a byte counter that fails the stream once the
+ * file passes the size limit. Nothing is buffered beyond the sniffing sample.
+ */
+export async function openChecked(candidate: CandidateFile, limits: FileLimits): Promise<Readable> {
+  const rule = RULES[candidate.ext]!;
+  const source = await candidate.attachment.open();
+  const sniffed = await fileTypeStream(source, { sampleSize: SNIFF_SAMPLE_BYTES });
+  const detected = sniffed.fileType?.ext;
+  const problem = sniffProblem(rule, candidate.ext, detected);
+  if (problem !== undefined) {
+    sniffed.destroy();
+    throw new CrunchError('attachment_rejected', `*${candidate.attachment.name}* skipped: ${problem}`);
+  }
+  return sniffed.pipe(sizeGuard(candidate.attachment.name, limits.maxFileBytes, rule.sniff === undefined));
+}
+
+function sniffProblem(rule: FileRule, ext: string, detected: string | undefined): string | undefined {
+  if (rule.sniff !== undefined) {
+    if (detected === undefined) return `it does not look like a valid ${rule.label} (the file may be damaged or renamed).`;
+    if (!rule.sniff.includes(detected)) return `its content is a .${detected} file, not a ${rule.label}.`;
+    return undefined;
+  }
+  if (detected !== undefined && !TEXT_LIKE_SNIFFS.has(detected)) {
+    return `its content is a .${detected} file, not ${rule.label} text as the .${ext} name says.`;
+  }
+  return undefined;
+}
+
+/** Formats file-type may report for text files. */
+const TEXT_LIKE_SNIFFS = new Set(['xml', 'html', 'svg', 'json', 'csv', 'txt']);
+
+function sizeGuard(name: string, maxBytes: number, text: boolean): Transform {
+  let seen = 0;
+  let first = true;
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
+      seen += chunk.length;
+      if (seen > maxBytes) {
+        done(new CrunchError('attachment_rejected', `*${name}* skipped: it is over the ${formatBytes(maxBytes)} limit per file.`));
+        return;
+      }
+      if (first && text && chunk.subarray(0, SNIFF_SAMPLE_BYTES).includes(0)) {
+        done(new CrunchError('attachment_rejected', `*${name}* skipped: it looks like a binary file, not text as its name says.`));
+        return;
+      }
+      first = false;
+      done(null, chunk);
+    },
+  });
+}
+
+export interface HelpLimits extends FileLimits {
+  turnTimeoutMs: number;
+}
+
+/** What `help` answers, on every platform. */
+export function helpText(limits: HelpLimits): string {
+  return [
+    "*I'm Crunch.* Send me a question, with files if you like, and I write and run Python to answer it.",
+    '',
+    '*Try:*',
+    '- attach a spreadsheet and ask "plot revenue by month and flag outliers"',
+    '- "solve 3x + 11 = 14" or "integrate x^2 e^x"',
+    '- reply in the thread to follow up: I remember the thread, its files and my earlier results',
+    '',
+    `*Files:* ${supportedList()}; up to ${formatBytes(limits.maxFileBytes)} each and ${limits.maxFilesPerTurn} per message.`,
+    `*Time:* a question may run for up to ${Math.round(limits.turnTimeoutMs / 60000)} minutes.`,
+    '*Commands:* `help` shows this; `reset` (or `new`) starts a fresh conversation here.',
+  ].join('\n');
+}

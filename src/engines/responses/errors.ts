@@ -1,0 +1,145 @@
+import OpenAI from 'openai';
+import pRetry from 'p-retry';
+import { CrunchError } from '../../core/index.js';
+
+/**
+ * OpenAI failures → Crunch errors, by class and error code (never by message text), and the one retry
+ * policy for every engine call. The SDK's own retries are off (maxRetries: 0) so that attempts are counted
+ * in one place: `maxAttempts` per call, first attempt included.
+ */
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  /** First backoff delay; doubles each attempt, with jitter, up to MAX_BACKOFF_MS. */
+  baseDelayMs: number;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+/** A Retry-After longer than this is not waited for: the call fails as unavailable instead. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** Marks an error that must not be retried even if its class usually is (e.g. output already streamed). */
+export class NoRetry extends Error {
+  constructor(readonly error: unknown) {
+    super('not retried');
+  }
+}
+
+export function isTransient(err: unknown): boolean {
+  if (err instanceof OpenAI.APIUserAbortError) return false;
+  if (err instanceof OpenAI.APIConnectionError) return true; // includes timeouts and resets
+  if (err instanceof OpenAI.RateLimitError) return err.code !== 'insufficient_quota';
+  if (err instanceof OpenAI.ConflictError) return true;
+  if (err instanceof OpenAI.InternalServerError) return true;
+  if (err instanceof OpenAI.APIError) return err.status === 408;
+  return err instanceof TypeError && /fetch failed|terminated|ECONNRESET/i.test(String(err.cause ?? err.message));
+}
+
+/** Milliseconds the server asked us to wait, from retry-after-ms or retry-after (seconds or a date). */
+export function retryAfterMs(err: unknown): number | undefined {
+  if (!(err instanceof OpenAI.APIError) || !err.headers) return undefined;
+  const ms = Number(err.headers.get('retry-after-ms'));
+  if (Number.isFinite(ms) && ms >= 0 && err.headers.get('retry-after-ms') !== null) return ms;
+  const value = err.headers.get('retry-after');
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function backoffMs(policy: RetryPolicy, attempt: number): number {
+  const base = Math.min(MAX_BACKOFF_MS, policy.baseDelayMs * 2 ** (attempt - 1));
+  return base / 2 + Math.random() * (base / 2);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs one engine call with the retry policy: transient failures are retried with backoff (or the
+ * server's Retry-After), permanent ones fail at once. What finally fails is mapped to a `CrunchError`.
+ */
+export async function withRetries<T>(policy: RetryPolicy, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+  try {
+    return await pRetry(call, {
+      retries: policy.maxAttempts - 1,
+      minTimeout: 0,
+      factor: 1,
+      signal,
+      shouldRetry: ({ error }) => !(error instanceof NoRetry) && isTransient(error) && !signal.aborted,
+      onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+        if (retriesLeft === 0 || error instanceof NoRetry || !isTransient(error)) return;
+        const asked = retryAfterMs(error);
+        if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) throw error;
+        await sleep(asked ?? backoffMs(policy, attemptNumber), signal);
+      },
+    });
+  } catch (err) {
+    throw toCrunchError(err instanceof NoRetry ? err.error : err);
+  }
+}
+
+/** True when the API says the container (the sandbox) is gone: expired after idling, or deleted. */
+export function isContainerGone(err: unknown): boolean {
+  if (!(err instanceof OpenAI.APIError)) return false;
+  if (err.code === 'container_expired' || err.code === 'container_not_found') return true;
+  return err instanceof OpenAI.NotFoundError && err.param === 'container';
+}
+
+export function toCrunchError(err: unknown): Error {
+  if (err instanceof CrunchError) return err;
+  if (err instanceof OpenAI.APIUserAbortError) return err;
+  if (err instanceof OpenAI.AuthenticationError || err instanceof OpenAI.PermissionDeniedError) {
+    return new CrunchError(
+      'engine_auth',
+      'The AI service refused my credentials, so I cannot answer right now. An admin should check the API key (OPENAI_API_KEY or AZURE_OPENAI_API_KEY).',
+      { cause: err },
+    );
+  }
+  if (err instanceof OpenAI.RateLimitError && err.code === 'insufficient_quota') {
+    return new CrunchError(
+      'engine_quota',
+      'The AI service account has run out of quota or credit, so I cannot answer right now. An admin should check the billing of the API key.',
+      { cause: err },
+    );
+  }
+  if (err instanceof OpenAI.APIError && (err.code === 'content_policy_violation' || err.code === 'content_filter')) {
+    return new CrunchError(
+      'engine_content_policy',
+      "The AI service's content policy blocked this request. Please rephrase it or leave out the flagged content.",
+      { cause: err },
+    );
+  }
+  if (err instanceof OpenAI.NotFoundError && err.param === 'model') {
+    return new CrunchError('engine_rejected', 'The configured model does not exist for this API key. An admin should check CRUNCH_MODEL.', {
+      cause: err,
+    });
+  }
+  if (isTransient(err)) {
+    return new CrunchError(
+      'engine_unavailable',
+      'The AI service is busy or unreachable right now and did not recover after several tries. Please try again in a few minutes.',
+      { cause: err },
+    );
+  }
+  if (err instanceof OpenAI.APIError) {
+    const id = err.requestID ? ` (request ${err.requestID})` : '';
+    return new CrunchError('engine_rejected', `The AI service rejected this request${id}. Please try rephrasing it; if it keeps happening, tell an admin.`, {
+      cause: err,
+    });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}

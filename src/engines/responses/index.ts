@@ -1,0 +1,247 @@
+import OpenAI from 'openai';
+import type { Response, ResponseCreateParamsStreaming } from 'openai/resources/responses/responses';
+import type { Logger } from 'pino';
+import type { OpenAIConfig } from '../../config/index.js';
+import { CrunchError } from '../../core/index.js';
+import type { Engine, EngineRunInput, EngineRunResult, EngineSession, SessionFile } from '../engine.js';
+import { isContainerGone, isTransient, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
+import { collectAnswer, containerFileIds } from './output.js';
+import { uploadFile } from './uploads.js';
+
+/**
+ * The `responses` engine: OpenAI's (or Azure OpenAI's v1) Responses API with the hosted code_interpreter
+ * tool. Per conversation it keeps a Conversations API conversation (context across turns) and an
+ * explicit container holding the conversation's files; when the container expires (20 idle minutes) a
+ * new one is made with the same files, silently.
+ */
+
+export interface ResponsesEngineOptions {
+  openai: OpenAIConfig;
+  retry: RetryPolicy;
+  /** Generated files larger than this are not downloaded. */
+  maxFileBytes: number;
+  logger: Logger;
+  /** Per-request timeout handed to the SDK; the turn's own deadline is the signal. */
+  requestTimeoutMs?: number;
+}
+
+export const ENGINE_NAME = 'responses';
+
+/** Failures the API reports inside a stream (response.failed / error events) rather than as HTTP errors. */
+class StreamFailure extends Error {
+  constructor(
+    readonly code: string | null | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TRANSIENT_STREAM_CODES = new Set(['server_error', 'rate_limit_exceeded', 'vector_store_timeout']);
+
+export function createOpenAIClient(config: OpenAIConfig, timeoutMs?: number): OpenAI {
+  return new OpenAI({
+    apiKey: config.apiKey,
+    baseURL: config.baseURL ?? null,
+    maxRetries: 0,
+    ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
+    ...(config.provider === 'azure'
+      ? {
+          defaultHeaders: { 'api-key': config.apiKey },
+          ...(config.apiVersion ? { defaultQuery: { 'api-version': config.apiVersion } } : {}),
+        }
+      : {}),
+  });
+}
+
+export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
+  const client = createOpenAIClient(options.openai, options.requestTimeoutMs);
+  const { retry, logger } = options;
+
+  async function run(input: EngineRunInput): Promise<EngineRunResult> {
+    const { signal, progress } = input;
+    const call = <T>(fn: () => Promise<T>) => withRetries(retry, signal, fn);
+    const now = new Date().toISOString();
+    let session: EngineSession = input.session ?? { engine: ENGINE_NAME, files: [], createdAt: now, lastUsedAt: now };
+
+    if (session.conversationId === undefined) {
+      const conversation = await call(() => client.conversations.create({}, { signal }));
+      session = { ...session, conversationId: conversation.id };
+      await input.checkpoint(session);
+    }
+
+    const skipped: string[] = [];
+    const added: SessionFile[] = [];
+    const mentioned: string[] = [];
+    for (const file of input.files) {
+      const known = session.files.find((f) => f.sourceId === file.sourceId);
+      if (known) {
+        mentioned.push(known.name);
+        continue;
+      }
+      progress({ type: 'status', text: `reading ${file.name}…` });
+      try {
+        const fileId = await uploadFile({ client, retry, signal }, file);
+        added.push({ sourceId: file.sourceId, fileId, name: file.name });
+        mentioned.push(file.name);
+      } catch (err) {
+        if (err instanceof CrunchError && err.code.startsWith('attachment_')) skipped.push(err.userMessage);
+        else throw toCrunchError(err);
+      }
+    }
+    if (added.length > 0) {
+      session = { ...session, files: [...session.files, ...added] };
+      await input.checkpoint(session);
+    }
+
+    const ensured = await ensureContainer(session, added, call, signal, progress);
+    session = ensured.session;
+    if (ensured.changed) await input.checkpoint(session);
+
+    const userText =
+      mentioned.length > 0 ? `${input.text}\n\n(Files attached to this message, in /mnt/data: ${mentioned.join(', ')})` : input.text;
+
+    let response: Response;
+    let before: Set<string>;
+    try {
+      before = await call(() => containerFileIds({ client, retry, signal, maxFileBytes: options.maxFileBytes }, session.containerId!));
+      response = await respond(session, userText, input);
+    } catch (err) {
+      if (!isContainerGone(err) && !(err instanceof CrunchError && isContainerGone(err.cause))) throw toCrunchError(err);
+      logger.info({ container: session.containerId }, 'container expired mid-turn; starting a new one');
+      session = (await newContainer(session, call, signal, progress)).session;
+      await input.checkpoint(session);
+      before = new Set();
+      response = await respond(session, userText, input);
+    }
+
+    progress({ type: 'status', text: 'collecting results…' });
+    const answer = await collectAnswer(
+      { client, retry, signal, maxFileBytes: options.maxFileBytes },
+      response,
+      session.containerId!,
+      before,
+    );
+    if (response.status === 'incomplete') {
+      answer.text += `\n\n_(The answer was cut short: ${response.incomplete_details?.reason ?? 'incomplete'}.)_`;
+    }
+    return { session, ...answer, skipped: [...skipped, ...answer.skipped] };
+  }
+
+  /** One streamed response. Retried as a whole while nothing has been streamed to the user yet. */
+  async function respond(session: EngineSession, text: string, input: EngineRunInput): Promise<Response> {
+    const { signal, progress } = input;
+    const body: ResponseCreateParamsStreaming = {
+      model: options.openai.model,
+      instructions: options.openai.instructions,
+      conversation: session.conversationId!,
+      input: [{ role: 'user', content: [{ type: 'input_text', text }] }],
+      tools: [{ type: 'code_interpreter', container: session.containerId! }],
+      include: ['code_interpreter_call.outputs'],
+      stream: true,
+    };
+    return withRetries(retry, signal, async () => {
+      let streamed = false;
+      try {
+        progress({ type: 'status', text: 'thinking…' });
+        const stream = await client.responses.create(body, { signal });
+        for await (const event of stream) {
+          switch (event.type) {
+            case 'response.output_item.added':
+              if (event.item.type === 'code_interpreter_call') progress({ type: 'status', text: 'running code…' });
+              break;
+            case 'response.code_interpreter_call.interpreting':
+              progress({ type: 'status', text: 'running code…' });
+              break;
+            case 'response.output_text.delta':
+              streamed = true;
+              progress({ type: 'text', delta: event.delta });
+              break;
+            case 'response.completed':
+            case 'response.incomplete':
+              return event.response;
+            case 'response.failed':
+              throw new StreamFailure(event.response.error?.code, event.response.error?.message ?? 'response failed');
+            case 'error':
+              throw new StreamFailure(event.code, event.message);
+            default:
+              break;
+          }
+        }
+        throw new StreamFailure('server_error', 'the response stream ended before the response completed');
+      } catch (err) {
+        if (err instanceof StreamFailure) {
+          const transient = TRANSIENT_STREAM_CODES.has(err.code ?? '');
+          if (transient && !streamed) throw new OpenAI.InternalServerError(500, undefined, err.message, new Headers());
+          throw new NoRetry(
+            transient
+              ? new CrunchError('engine_unavailable', 'The AI service failed while answering. Please ask again in a moment.', { cause: err })
+              : new CrunchError('engine_rejected', `The AI service could not complete this answer (${err.code ?? 'failed'}). Please try rephrasing it.`, {
+                  cause: err,
+                }),
+          );
+        }
+        if (streamed && isTransient(err)) throw new NoRetry(err);
+        throw err;
+      }
+    });
+  }
+
+  async function ensureContainer(
+    session: EngineSession,
+    added: SessionFile[],
+    call: <T>(fn: () => Promise<T>) => Promise<T>,
+    signal: AbortSignal,
+    progress: EngineRunInput['progress'],
+  ): Promise<{ session: EngineSession; changed: boolean }> {
+    const id = session.containerId;
+    if (id !== undefined) {
+      let alive: boolean;
+      try {
+        const container = await call(() => client.containers.retrieve(id, { signal }));
+        alive = container.status !== 'expired';
+      } catch (err) {
+        if (!(err instanceof CrunchError && err.cause instanceof OpenAI.NotFoundError)) throw err;
+        alive = false;
+      }
+      if (alive) {
+        for (const file of added) await call(() => client.containers.files.create(id, { file_id: file.fileId }, { signal }));
+        return { session, changed: false };
+      }
+      logger.info({ container: id }, 'container expired; starting a new one with the conversation files');
+    }
+    return newContainer(session, call, signal, progress);
+  }
+
+  async function newContainer(
+    session: EngineSession,
+    call: <T>(fn: () => Promise<T>) => Promise<T>,
+    signal: AbortSignal,
+    progress: EngineRunInput['progress'],
+  ): Promise<{ session: EngineSession; changed: boolean }> {
+    progress({ type: 'status', text: 'starting the sandbox…' });
+    const container = await call(() =>
+      client.containers.create(
+        {
+          name: `crunch-${session.conversationId ?? 'session'}`.slice(0, 64),
+          file_ids: session.files.map((f) => f.fileId),
+          expires_after: { anchor: 'last_active_at', minutes: 20 },
+        },
+        { signal },
+      ),
+    );
+    return { session: { ...session, containerId: container.id }, changed: true };
+  }
+
+  async function forget(session: EngineSession): Promise<void> {
+    const tasks: Promise<unknown>[] = [];
+    if (session.containerId) tasks.push(client.containers.delete(session.containerId));
+    if (session.conversationId) tasks.push(client.conversations.delete(session.conversationId));
+    for (const file of session.files) tasks.push(client.files.delete(file.fileId));
+    const results = await Promise.allSettled(tasks);
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) logger.warn({ failed }, 'some engine resources could not be deleted on reset');
+  }
+
+  return { name: ENGINE_NAME, run, forget };
+}

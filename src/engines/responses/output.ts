@@ -1,0 +1,163 @@
+import type OpenAI from 'openai';
+import type { Response, ResponseOutputText } from 'openai/resources/responses/responses';
+import type { CodeCell, ReplyFile, ReplyImage } from '../../core/index.js';
+import { type RetryPolicy, withRetries } from './errors.js';
+
+/**
+ * A finished response → the answer's parts. Charts and files the code wrote come back as
+ * `container_file_citation` annotations; files the code saved without citing them are found by listing
+ * the container. Each is downloaded once from the container.
+ */
+
+export interface OutputContext {
+  client: OpenAI;
+  retry: RetryPolicy;
+  signal: AbortSignal;
+  /** Generated files above this size are not downloaded (a notice says so). */
+  maxFileBytes: number;
+}
+
+export interface AnswerParts {
+  text: string;
+  images: ReplyImage[];
+  files: ReplyFile[];
+  code: CodeCell[];
+  /** Lines about outputs that could not be delivered. */
+  skipped: string[];
+}
+
+interface ContainerFileRef {
+  containerId: string;
+  fileId: string;
+  name: string;
+}
+
+const MIME_BY_EXT: Record<string, string> = {
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  svg: 'image/svg+xml',
+  csv: 'text/csv',
+  txt: 'text/plain',
+  json: 'application/json',
+  md: 'text/markdown',
+  html: 'text/html',
+  pdf: 'application/pdf',
+  zip: 'application/zip',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  pptx: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+  py: 'text/x-python',
+};
+
+export function mimeFor(name: string): string {
+  const ext = name.slice(name.lastIndexOf('.') + 1).toLowerCase();
+  return MIME_BY_EXT[ext] ?? 'application/octet-stream';
+}
+
+/** "revenue_by_month.png" → "Revenue by month" */
+export function titleFor(name: string): string {
+  const base = name.replace(/^.*\//, '').replace(/\.[^.]+$/, '').replace(/[_-]+/g, ' ').trim();
+  return base === '' ? 'Chart' : base.charAt(0).toUpperCase() + base.slice(1);
+}
+
+/** Removes sandbox links the model writes for its files (they are attached instead), keeping the name. */
+export function cleanText(text: string): string {
+  return text
+    .replace(/!\[[^\]]*\]\(sandbox:[^)]*\)\n?/g, '')
+    .replace(/\[([^\]]+)\]\(sandbox:[^)]*\)/g, '**$1**')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+export function collectCode(response: Response): CodeCell[] {
+  const cells: CodeCell[] = [];
+  for (const item of response.output) {
+    if (item.type !== 'code_interpreter_call' || !item.code) continue;
+    const logs = (item.outputs ?? []).flatMap((o) => (o.type === 'logs' && o.logs.trim() !== '' ? [o.logs] : []));
+    cells.push(logs.length > 0 ? { code: item.code, output: logs.join('\n') } : { code: item.code });
+  }
+  return cells;
+}
+
+function citedFiles(response: Response): { text: string; refs: ContainerFileRef[] } {
+  const texts: string[] = [];
+  const refs: ContainerFileRef[] = [];
+  for (const item of response.output) {
+    if (item.type !== 'message') continue;
+    for (const part of item.content) {
+      if (part.type !== 'output_text') continue;
+      texts.push(part.text);
+      for (const annotation of part.annotations as ResponseOutputText['annotations']) {
+        if (annotation.type === 'container_file_citation') {
+          refs.push({ containerId: annotation.container_id, fileId: annotation.file_id, name: annotation.filename });
+        }
+      }
+    }
+  }
+  return { text: texts.join('\n\n'), refs };
+}
+
+/** The ids of the files in a container now, to tell afterwards which ones a turn's code wrote. */
+export async function containerFileIds(ctx: OutputContext, containerId: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const file of ctx.client.containers.files.list(containerId, { limit: 100 }, { signal: ctx.signal })) ids.add(file.id);
+  return ids;
+}
+
+/** Files the code saved in the container during this turn, cited or not. */
+async function writtenFiles(ctx: OutputContext, containerId: string, before: Set<string>): Promise<ContainerFileRef[]> {
+  const refs: ContainerFileRef[] = [];
+  const list = await withRetries(ctx.retry, ctx.signal, async () => {
+    const all = [];
+    for await (const file of ctx.client.containers.files.list(containerId, { order: 'asc', limit: 100 }, { signal: ctx.signal })) {
+      all.push(file);
+    }
+    return all;
+  });
+  for (const file of list) {
+    if (file.source !== 'assistant' || before.has(file.id)) continue;
+    refs.push({ containerId, fileId: file.id, name: file.path.replace(/^.*\//, '') });
+  }
+  return refs;
+}
+
+async function download(ctx: OutputContext, ref: ContainerFileRef): Promise<Buffer | 'too-large'> {
+  const response = await withRetries(ctx.retry, ctx.signal, () =>
+    ctx.client.containers.files.content.retrieve(ref.fileId, { container_id: ref.containerId }, { signal: ctx.signal }),
+  );
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > ctx.maxFileBytes) {
+    await response.body?.cancel();
+    return 'too-large';
+  }
+  return Buffer.from(await response.arrayBuffer());
+}
+
+export async function collectAnswer(
+  ctx: OutputContext,
+  response: Response,
+  containerId: string,
+  before: Set<string>,
+): Promise<AnswerParts> {
+  const { text, refs } = citedFiles(response);
+  const listed = await writtenFiles(ctx, containerId, before);
+  const seen = new Set<string>();
+  const images: ReplyImage[] = [];
+  const files: ReplyFile[] = [];
+  const skipped: string[] = [];
+  for (const ref of [...refs, ...listed]) {
+    if (seen.has(ref.fileId)) continue;
+    seen.add(ref.fileId);
+    const data = await download(ctx, ref);
+    if (data === 'too-large') {
+      skipped.push(`*${ref.name}* was created but is too large to attach here.`);
+      continue;
+    }
+    const mimeType = mimeFor(ref.name);
+    if (mimeType === 'image/png') images.push({ title: titleFor(ref.name), name: ref.name, png: data });
+    else files.push({ name: ref.name, mimeType, data });
+  }
+  return { text: cleanText(text), images, files, code: collectCode(response), skipped };
+}

@@ -1,0 +1,61 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { RouteHandler } from '../core/index.js';
+
+export interface BotServer {
+  /** The base URL the server listens on, e.g. http://127.0.0.1:3978. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface BotServerOptions {
+  port: number;
+  /** Defaults to all interfaces; tests pass 127.0.0.1. */
+  host?: string;
+  routes: RouteHandler[];
+  logger: Logger;
+}
+
+/** `GET /healthz`: the process is up and serving. */
+export const healthRoute: RouteHandler = (req, res) => {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path !== '/healthz' || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ status: 'ok' }));
+  return true;
+};
+
+/** The bot's HTTP server: a list of route handlers tried in order, then 404. */
+export async function startServer(options: BotServerOptions): Promise<BotServer> {
+  const routes = [healthRoute, ...options.routes];
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      for (const route of routes) {
+        if (await route(req, res)) return;
+      }
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'not_found' }));
+    })().catch((err: unknown) => {
+      options.logger.error({ err, url: req.url }, 'route failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'internal_error' }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host ?? 'localhost';
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
