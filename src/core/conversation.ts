@@ -63,6 +63,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     const text = turn.text.trim();
     const command = turn.attachments.length === 0 ? text.toLowerCase().replace(/^\/|[.!]$/g, '') : '';
     const adapterNotices = turn.notices ?? [];
+    let notices = adapterNotices;
     try {
       if (command === 'help' || command === '?') return textReply('help', helpText(deps.limits), adapterNotices);
       if (command === 'reset' || command === 'new') {
@@ -73,7 +74,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       }
 
       const screening = screenAttachments(turn.attachments, deps.limits);
-      const notices = [...adapterNotices, ...screening.refusals];
+      notices = [...adapterNotices, ...screening.refusals];
       if (text === '' && screening.candidates.length === 0) {
         const hint =
           turn.attachments.length > 0 || adapterNotices.length > 0
@@ -129,7 +130,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     } catch (err) {
       const code = errorCode(err);
       log[code === 'internal' ? 'error' : 'warn']({ err, code }, 'turn failed');
-      return { ...textReply('error', toUserMessage(err), adapterNotices), error: { code } };
+      return { ...textReply('error', toUserMessage(err), notices), error: { code } };
     }
   }
 

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+
+describe('loadConfig', () => {
+  it('gives embedded defaults with only an OpenAI key', () => {
+    const config = loadConfig({ OPENAI_API_KEY: 'sk-test' });
+    expect(config).toMatchObject({
+      port: 3978,
+      storeUrl: 'sqlite://./data/crunch.sqlite',
+      openai: { provider: 'openai', apiKey: 'sk-test', baseURL: undefined, model: 'gpt-4.1' },
+      limits: { maxFileBytes: 100 * 1024 * 1024, maxFilesPerTurn: 10, turnTimeoutMs: 600_000, maxAttempts: 4 },
+      slack: undefined,
+      publicUrl: 'http://localhost:3978',
+    });
+    expect(config.openai?.instructions).toMatch(/PNG/);
+  });
+
+  it('names every missing or malformed variable in one error', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        STORE_URL: 'postgres://db',
+        CRUNCH_MAX_FILE_BYTES: String(600 * 1024 * 1024),
+        OPENAI_BASE_URL: 'not a url',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/^PORT: /m);
+    expect(problems).toMatch(/^STORE_URL: must start with sqlite:\/\//m);
+    expect(problems).toMatch(/^CRUNCH_MAX_FILE_BYTES: /m);
+    expect(problems).toMatch(/^OPENAI_BASE_URL: /m);
+  });
+
+  it('requires an engine key and checks Slack and Teams settings together', () => {
+    expect(() =>
+      loadConfig({ SLACK_BOT_TOKEN: 'xoxp-user-token', MicrosoftAppId: 'app', MicrosoftAppType: 'SingleTenant' }),
+    ).toThrowError(
+      expect.objectContaining({
+        problems: [
+          'OPENAI_API_KEY: required (or AZURE_OPENAI_ENDPOINT with AZURE_OPENAI_API_KEY)',
+          'SLACK_BOT_TOKEN: must be a bot token starting with xoxb-',
+          'SLACK_SIGNING_SECRET: required for the HTTP Events API (or set SLACK_APP_TOKEN for Socket Mode)',
+          'MicrosoftAppPassword: required with MicrosoftAppId (unless MicrosoftAppType=UserAssignedMSI)',
+          'MicrosoftAppTenantId: required when MicrosoftAppType=SingleTenant',
+        ],
+      }),
+    );
+  });
+
+  it('configures Azure OpenAI v1 by endpoint, key, version and deployment name', () => {
+    const config = loadConfig({
+      AZURE_OPENAI_ENDPOINT: 'https://contoso.openai.azure.com/',
+      AZURE_OPENAI_API_KEY: 'azure-key',
+      OPENAI_API_VERSION: 'preview',
+      CRUNCH_MODEL: 'my-gpt-deployment',
+    });
+    expect(config.openai).toMatchObject({
+      provider: 'azure',
+      apiKey: 'azure-key',
+      baseURL: 'https://contoso.openai.azure.com/openai/v1',
+      apiVersion: 'preview',
+      model: 'my-gpt-deployment',
+    });
+  });
+
+  it('reads Slack Socket Mode and the Teams tenant allow-list', () => {
+    const config = loadConfig({
+      OPENAI_API_KEY: 'sk',
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      SLACK_APP_TOKEN: 'xapp-1',
+      TEAMS_ALLOWED_TENANTS: ' t1, t2 ,,',
+    });
+    expect(config.slack).toEqual({ botToken: 'xoxb-1', appToken: 'xapp-1', signingSecret: undefined, apiUrl: undefined });
+    expect(config.teams.allowedTenants).toEqual(['t1', 't2']);
+  });
+});

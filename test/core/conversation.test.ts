@@ -1,0 +1,225 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import {
+  type Attachment,
+  type ConversationKey,
+  createConversationService,
+  createStore,
+  CrunchError,
+  type Progress,
+  type Turn,
+} from '../../src/core/index.js';
+import type { Engine, EngineRunInput, EngineRunResult } from '../../src/engines/engine.js';
+import { memoryLogger } from '../support/logger.js';
+
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea73581e40000000049454e44ae426082', 'hex');
+
+function attachment(name: string, data: Buffer | string, extra: Partial<Attachment> = {}): Attachment {
+  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
+  return { sourceId: `src:${name}`, name, sizeBytes: bytes.length, open: async () => Readable.from([bytes]), ...extra };
+}
+
+const conv = (thread: string): ConversationKey => ({ platform: 'test', workspace: 'W', channel: 'C', thread });
+let seq = 0;
+function turn(thread: string, text: string, attachments: Attachment[] = []): Turn {
+  seq += 1;
+  return { conversation: conv(thread), messageKey: `m${seq}`, user: { id: 'U1' }, text, attachments };
+}
+
+/** An engine that reads every file it is given and answers with what it saw; `hold` makes runs wait. */
+class RecordingEngine implements Engine {
+  readonly name = 'recording';
+  readonly runs: { text: string; files: { name: string; mimeType: string; bytes: number }[]; hadSession: boolean }[] = [];
+  readonly events: string[] = [];
+  holds = new Map<string, Promise<void>>();
+  failWith: unknown;
+
+  async run(input: EngineRunInput): Promise<EngineRunResult> {
+    this.events.push(`start:${input.text}`);
+    await this.holds.get(input.text);
+    if (input.text === 'wait for the deadline') {
+      await new Promise((_resolve, reject) => input.signal.addEventListener('abort', () => reject(input.signal.reason)));
+    }
+    if (this.failWith) throw this.failWith;
+    const files: { name: string; mimeType: string; bytes: number }[] = [];
+    const skipped: string[] = [];
+    for (const file of input.files) {
+      try {
+        let bytes = 0;
+        for await (const chunk of await file.open()) bytes += (chunk as Buffer).length;
+        files.push({ name: file.name, mimeType: file.mimeType, bytes });
+      } catch (err) {
+        if (err instanceof CrunchError) skipped.push(err.userMessage);
+        else throw err;
+      }
+    }
+    input.progress({ type: 'status', text: 'running code…' });
+    this.runs.push({ text: input.text, files, hadSession: input.session !== undefined });
+    this.events.push(`end:${input.text}`);
+    const now = new Date().toISOString();
+    return {
+      session: input.session ?? { engine: 'recording', files: [], createdAt: now, lastUsedAt: now },
+      text: `answer to ${input.text}`,
+      images: [],
+      files: [],
+      code: [],
+      skipped,
+    };
+  }
+}
+
+async function setup(limits: Partial<{ maxFileBytes: number; maxFilesPerTurn: number; turnTimeoutMs: number }> = {}) {
+  const engine = new RecordingEngine();
+  const store = await createStore('memory://');
+  const { logger, lines } = memoryLogger();
+  const core = createConversationService({
+    store,
+    engine,
+    logger,
+    limits: { maxFileBytes: 1024 * 1024, maxFilesPerTurn: 3, turnTimeoutMs: 60_000, ...limits },
+  });
+  return { engine, store, core, lines };
+}
+
+describe('ConversationService', () => {
+  it('answers a turn and reports progress', async () => {
+    const { core } = await setup();
+    const progress: Progress[] = [];
+    const reply = await core.handle(turn('t1', 'solve 3x + 11 = 14'), (p) => progress.push(p));
+    expect(reply?.kind).toBe('answer');
+    expect(reply?.text).toBe('answer to solve 3x + 11 = 14');
+    expect(progress).toContainEqual({ type: 'status', text: 'running code…' });
+  });
+
+  it('answers a retried delivery once', async () => {
+    const { core, engine } = await setup();
+    const t = turn('t1', 'hello');
+    const [a, b] = await Promise.all([core.handle(t, () => {}), core.handle({ ...t }, () => {})]);
+    expect([a, b].filter((r) => r !== undefined)).toHaveLength(1);
+    expect(engine.runs).toHaveLength(1);
+  });
+
+  it('keeps the session for follow-ups in the same conversation only', async () => {
+    const { core, engine } = await setup();
+    await core.handle(turn('t1', 'first'), () => {});
+    await core.handle(turn('t1', 'second'), () => {});
+    await core.handle(turn('t2', 'other'), () => {});
+    expect(engine.runs.map((r) => r.hadSession)).toEqual([false, true, false]);
+  });
+
+  it('runs turns of one conversation in arrival order and other conversations in parallel', async () => {
+    const { core, engine } = await setup();
+    let release!: () => void;
+    engine.holds.set('a1', new Promise<void>((r) => (release = r)));
+    const a1 = core.handle(turn('A', 'a1'), () => {});
+    const a2 = core.handle(turn('A', 'a2'), () => {});
+    const b1 = core.handle(turn('B', 'b1'), () => {});
+    await b1; // B finishes while A's first turn is still held
+    expect(engine.events).toEqual(['start:a1', 'start:b1', 'end:b1']);
+    release();
+    await Promise.all([a1, a2]);
+    expect(engine.events).toEqual(['start:a1', 'start:b1', 'end:b1', 'end:a1', 'start:a2', 'end:a2']);
+  });
+
+  it('answers help and reset without the engine, and reset forgets the session', async () => {
+    const { core, engine, store } = await setup();
+    const help = await core.handle(turn('t1', 'help'), () => {});
+    expect(help?.kind).toBe('help');
+    expect(help?.text).toContain('xlsx');
+    await core.handle(turn('t1', 'first'), () => {});
+    expect(await store.get('session:test:W:C:t1')).toBeDefined();
+    const reset = await core.handle(turn('t1', 'reset'), () => {});
+    expect(reset?.kind).toBe('reset');
+    expect(await store.get('session:test:W:C:t1')).toBeUndefined();
+    await core.handle(turn('t1', 'again'), () => {});
+    expect(engine.runs.map((r) => r.hadSession)).toEqual([false, false]);
+  });
+
+  it('asks for a question when the mention is empty', async () => {
+    const { core, engine } = await setup();
+    const reply = await core.handle(turn('t1', '   '), () => {});
+    expect(reply?.text).toMatch(/What shall I work on/);
+    expect(engine.runs).toHaveLength(0);
+  });
+
+  it('skips unsupported, oversized and surplus files with a line each, and still runs the rest', async () => {
+    const { core, engine } = await setup({ maxFileBytes: 100, maxFilesPerTurn: 2 });
+    const reply = await core.handle(
+      turn('t1', 'analyse', [
+        attachment('report.csv', 'a,b\n1,2\n'),
+        attachment('movie.mp4', 'not really a movie'),
+        attachment('huge.csv', 'x'.repeat(500)),
+        attachment('notes.txt', 'hello'),
+        attachment('third.json', '{}'),
+      ]),
+      () => {},
+    );
+    expect(engine.runs[0]?.files.map((f) => f.name)).toEqual(['report.csv', 'notes.txt']);
+    expect(reply?.notices).toEqual([
+      expect.stringMatching(/^\*movie\.mp4\* skipped: \.mp4 is not supported\. Supported types: c, cpp, css, csv, docx/),
+      expect.stringMatching(/^\*huge\.csv\* skipped: it is 500 bytes, over the 100 bytes limit per file\./),
+      expect.stringMatching(/^\*third\.json\* skipped: I take at most 2 files per message/),
+    ]);
+  });
+
+  it('sniffs content: a damaged workbook or a renamed image is skipped with a reason', async () => {
+    const { core, engine } = await setup();
+    const reply = await core.handle(
+      turn('t1', 'analyse', [
+        attachment('sales.xlsx', 'this is plain text, not a workbook'),
+        attachment('data.csv', PNG),
+        attachment('chart.png', PNG, { mimeType: 'application/octet-stream' }),
+      ]),
+      () => {},
+    );
+    expect(engine.runs[0]?.files).toEqual([{ name: 'chart.png', mimeType: 'image/png', bytes: PNG.length }]);
+    expect(reply?.notices).toEqual([
+      '*sales.xlsx* skipped: it does not look like a valid Excel workbook (the file may be damaged or renamed).',
+      '*data.csv* skipped: its content is a .png file, not CSV text as the .csv name says.',
+    ]);
+  });
+
+  it('names a file by its MIME type when it has no extension, and enforces the size while streaming', async () => {
+    const { core, engine } = await setup({ maxFileBytes: 1000 });
+    const reply = await core.handle(
+      turn('t1', 'look', [
+        attachment('image', PNG, { mimeType: 'image/png' }),
+        attachment('liar.csv', 'y'.repeat(5000), { sizeBytes: 10 }),
+      ]),
+      () => {},
+    );
+    expect(engine.runs[0]?.files.map((f) => f.name)).toEqual(['image.png']);
+    expect(reply?.notices).toEqual(['*liar.csv* skipped: it is over the 1000 bytes limit per file.']);
+  });
+
+  it('cancels a turn that passes its deadline and says so', async () => {
+    const { core } = await setup({ turnTimeoutMs: 50 });
+    const reply = await core.handle(turn('t1', 'wait for the deadline'), () => {});
+    expect(reply?.kind).toBe('error');
+    expect(reply?.error?.code).toBe('deadline');
+    expect(reply?.text).toMatch(/took longer than 1 minute, so I stopped it/);
+  });
+
+  it('turns an engine failure into a friendly reply and keeps serving', async () => {
+    const { core, engine, lines } = await setup();
+    engine.failWith = new CrunchError('engine_quota', 'The AI service account has run out of quota.');
+    const reply = await core.handle(turn('t1', 'anything'), () => {});
+    expect(reply).toMatchObject({ kind: 'error', text: 'The AI service account has run out of quota.', error: { code: 'engine_quota' } });
+    engine.failWith = new Error('boom');
+    const second = await core.handle(turn('t1', 'again'), () => {});
+    expect(second?.text).toMatch(/Something went wrong on my side/);
+    expect(lines().some((l) => l.msg === 'turn failed' && l.code === 'internal')).toBe(true);
+    engine.failWith = undefined;
+    expect((await core.handle(turn('t1', 'third'), () => {}))?.kind).toBe('answer');
+  });
+});
+
+describe('ConversationService failures with files', () => {
+  it('keeps the skipped-file lines when the engine then fails', async () => {
+    const { core, engine } = await setup();
+    engine.failWith = new CrunchError('engine_unavailable', 'busy');
+    const reply = await core.handle(turn('t1', 'go', [attachment('clip.mov', 'x')]), () => {});
+    expect(reply).toMatchObject({ kind: 'error', text: 'busy' });
+    expect(reply?.notices).toEqual([expect.stringMatching(/^\*clip\.mov\* skipped: \.mov is not supported/)]);
+  });
+});
