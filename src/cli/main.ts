@@ -62,7 +62,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(err instanceof ConfigError || (err instanceof Error && !err.stack) ? `${err.message}\n` : `${String((err as Error).stack ?? err)}\n`);
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = err instanceof ConfigError ? 78 : 1;
   },
 );

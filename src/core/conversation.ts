@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Engine, EngineFile, EngineSession } from '../engines/engine.js';
 import { CrunchError, errorCode, toUserMessage } from './errors.js';
-import { type FileLimits, helpText, openChecked, screenAttachments } from './files.js';
+import { type FileLimits, formatDuration, helpText, openChecked, screenAttachments } from './files.js';
 import { KeyedSerialQueue } from './ordering.js';
 import type { ProgressSink } from './progress.js';
 import { type Reply, textReply } from './reply.js';
@@ -116,10 +116,9 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
         };
       } catch (err) {
         if (deadline.signal.aborted) {
-          const minutes = Math.max(1, Math.round(deps.limits.turnTimeoutMs / 60000));
           throw new CrunchError(
             'deadline',
-            `This took longer than ${minutes} minute${minutes === 1 ? '' : 's'}, so I stopped it. Try a narrower question or a smaller file.`,
+            `This took longer than ${formatDuration(deps.limits.turnTimeoutMs)}, so I stopped it. Try a narrower question or a smaller file.`,
             { cause: err },
           );
         }

@@ -80,6 +80,12 @@ export function formatBytes(bytes: number): string {
   return `${bytes} bytes`;
 }
 
+export function formatDuration(ms: number): string {
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (ms < 60_000) return unit(Math.max(1, Math.round(ms / 1000)), 'second');
+  return unit(Math.round(ms / 60_000), 'minute');
+}
+
 function extensionOf(name: string): string {
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
@@ -200,7 +206,7 @@ export function helpText(limits: HelpLimits): string {
     '- reply in the thread to follow up: I remember the thread, its files and my earlier results',
     '',
     `*Files:* ${supportedList()}; up to ${formatBytes(limits.maxFileBytes)} each and ${limits.maxFilesPerTurn} per message.`,
-    `*Time:* a question may run for up to ${Math.round(limits.turnTimeoutMs / 60000)} minutes.`,
+    `*Time:* a question may run for up to ${formatDuration(limits.turnTimeoutMs)}.`,
     '*Commands:* `help` shows this; `reset` (or `new`) starts a fresh conversation here.',
   ].join('\n');
 }

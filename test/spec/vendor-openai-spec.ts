@@ -3,9 +3,10 @@
  * implements into test/spec/openai-openapi.subset.json.
  *
  * Source: OpenAI's published OpenAPI 3.1 document for the REST API (info.title "OpenAI API"),
- * maintained by OpenAI in https://github.com/openai/openai-openapi and linked from
- * https://platform.openai.com/docs/api-reference. The copy this subset was generated from was
- * /work/shared/specs/openai-openapi.yaml (info.version recorded in the subset's x-crunch-vendored).
+ * published by OpenAI in https://github.com/openai/openai-openapi (the document the official SDKs
+ * are generated from; the API reference at https://platform.openai.com/docs/api-reference renders
+ * it). The subset in this repo was generated from a copy with info.version 2.3.0 (kept in the
+ * subset's info.version), taken from the shared workspace file openai-openapi.yaml.
  *
  * Refresh: download the current spec (YAML or JSON) and run
  *   node_modules/.bin/node --experimental-strip-types test/spec/vendor-openai-spec.ts <path-to-full-spec>

@@ -92,11 +92,14 @@ export async function withRetries<T>(policy: RetryPolicy, signal: AbortSignal, c
   }
 }
 
-/** True when the API says the container (the sandbox) is gone: expired after idling, or deleted. */
-export function isContainerGone(err: unknown): boolean {
-  if (!(err instanceof OpenAI.APIError)) return false;
-  if (err.code === 'container_expired' || err.code === 'container_not_found') return true;
-  return err instanceof OpenAI.NotFoundError && err.param === 'container';
+/**
+ * True when a failed call may be explained by the conversation's container being gone (the API answers
+ * 400 "Container is expired." with no error code, or 404 for a deleted one), so the caller checks the
+ * container's status instead of reading the message.
+ */
+export function mayBeContainerGone(err: unknown): boolean {
+  const cause = err instanceof CrunchError ? err.cause : err;
+  return cause instanceof OpenAI.BadRequestError || cause instanceof OpenAI.NotFoundError;
 }
 
 export function toCrunchError(err: unknown): Error {
@@ -116,7 +119,7 @@ export function toCrunchError(err: unknown): Error {
       { cause: err },
     );
   }
-  if (err instanceof OpenAI.APIError && (err.code === 'content_policy_violation' || err.code === 'content_filter')) {
+  if (err instanceof OpenAI.APIError && (err.code === 'invalid_prompt' || err.code === 'content_policy_violation' || err.code === 'content_filter')) {
     return new CrunchError(
       'engine_content_policy',
       "The AI service's content policy blocked this request. Please rephrase it or leave out the flagged content.",

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { OpenAIConfig } from '../../config/index.js';
 import { CrunchError } from '../../core/index.js';
 import type { Engine, EngineRunInput, EngineRunResult, EngineSession, SessionFile } from '../engine.js';
-import { isContainerGone, isTransient, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
+import { isTransient, mayBeContainerGone, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
 import { collectAnswer, containerFileIds } from './output.js';
 import { uploadFile } from './uploads.js';
 
@@ -107,7 +107,7 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
       before = await call(() => containerFileIds({ client, retry, signal, maxFileBytes: options.maxFileBytes }, session.containerId!));
       response = await respond(session, userText, input);
     } catch (err) {
-      if (!isContainerGone(err) && !(err instanceof CrunchError && isContainerGone(err.cause))) throw toCrunchError(err);
+      if (!mayBeContainerGone(err) || (await containerAlive(session.containerId!, call, signal))) throw toCrunchError(err);
       logger.info({ container: session.containerId }, 'container expired mid-turn; starting a new one');
       session = (await newContainer(session, call, signal, progress)).session;
       await input.checkpoint(session);
@@ -196,21 +196,23 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
   ): Promise<{ session: EngineSession; changed: boolean }> {
     const id = session.containerId;
     if (id !== undefined) {
-      let alive: boolean;
-      try {
-        const container = await call(() => client.containers.retrieve(id, { signal }));
-        alive = container.status !== 'expired';
-      } catch (err) {
-        if (!(err instanceof CrunchError && err.cause instanceof OpenAI.NotFoundError)) throw err;
-        alive = false;
-      }
-      if (alive) {
+      if (await containerAlive(id, call, signal)) {
         for (const file of added) await call(() => client.containers.files.create(id, { file_id: file.fileId }, { signal }));
         return { session, changed: false };
       }
       logger.info({ container: id }, 'container expired; starting a new one with the conversation files');
     }
     return newContainer(session, call, signal, progress);
+  }
+
+  async function containerAlive(id: string, call: <T>(fn: () => Promise<T>) => Promise<T>, signal: AbortSignal): Promise<boolean> {
+    try {
+      const container = await call(() => client.containers.retrieve(id, { signal }));
+      return container.status !== 'expired';
+    } catch (err) {
+      if (err instanceof CrunchError && err.cause instanceof OpenAI.NotFoundError) return false;
+      throw err;
+    }
   }
 
   async function newContainer(

@@ -13,7 +13,8 @@ import { type RetryPolicy, withRetries } from './errors.js';
  * `files.create`; a larger one through the Uploads API, one part at a time. Only one part is in memory.
  */
 export const PART_BYTES = 8 * 1024 * 1024;
-const PURPOSE = 'user_data';
+// The Uploads API takes 'assistants' (not 'user_data'); files for the code interpreter use it on both paths.
+const PURPOSE = 'assistants';
 
 export interface UploadContext {
   client: OpenAI;
@@ -88,7 +89,8 @@ async function uploadInParts(
   );
   try {
     const partIds: string[] = [];
-    for (let part: Buffer | undefined = head.shift(); part !== undefined; part = head.shift() ?? (await reader.next(PART_BYTES))) {
+    const nextPart = async () => head.shift() ?? (await reader.next(PART_BYTES));
+    for (let part = await nextPart(); part !== undefined; part = await nextPart()) {
       const data = part;
       const created = await withRetries(ctx.retry, ctx.signal, async () =>
         ctx.client.uploads.parts.create(upload.id, { data: await toFile(data, file.name) }, { signal: ctx.signal }),
