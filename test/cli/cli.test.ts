@@ -1,4 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +31,14 @@ afterEach(() => {
   expect(openai.violations).toEqual([]);
   openai.reset();
 });
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 function run(args: string[], input = '', env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -96,6 +106,23 @@ describe('crunch CLI', () => {
     const missing = await run(['ask', '--file', 'nowhere.csv', 'hi']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('No such file: nowhere.csv');
+  });
+
+  it('serve (what npm start runs) answers /healthz and shuts down cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [bin, 'serve'], {
+      cwd: work,
+      env: { PATH: process.env.PATH ?? '', OPENAI_API_KEY: openai.apiKey, OPENAI_BASE_URL: `${openai.url}/v1`, PORT: String(port), STORE_URL: `sqlite://${join(work, 'serve.sqlite')}` },
+    });
+    let logs = '';
+    child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await expect
+      .poll(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status, { timeout: 10_000 })
+      .toBe(200);
+    expect(logs).toContain('crunch is up');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('prints usage for help and an unknown command', async () => {

@@ -197,7 +197,7 @@ describe('ConversationService', () => {
     const reply = await core.handle(turn('t1', 'wait for the deadline'), () => {});
     expect(reply?.kind).toBe('error');
     expect(reply?.error?.code).toBe('deadline');
-    expect(reply?.text).toMatch(/took longer than 1 minute, so I stopped it/);
+    expect(reply?.text).toMatch(/took longer than 1 second, so I stopped it/);
   });
 
   it('turns an engine failure into a friendly reply and keeps serving', async () => {

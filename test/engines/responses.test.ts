@@ -227,3 +227,12 @@ describe('responses engine against the fake OpenAI', () => {
     expect(stack.openai.containers.size).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('answer parts', () => {
+  it('titles charts from their file names, and displayed images as "Chart"', async () => {
+    const { titleFor, cleanText } = await import('../../src/engines/responses/output.js');
+    expect(titleFor('revenue_by-month.png')).toBe('Revenue by month');
+    expect(titleFor('cfile_6889a3b1c2d48191a1b2c3d4e5f6a7b8.png')).toBe('Chart');
+    expect(cleanText('See ![chart](sandbox:/mnt/data/a.png)\nand [the table](sandbox:/mnt/data/t.csv).')).toBe('See and **the table**.');
+  });
+});

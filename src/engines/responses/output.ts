@@ -58,8 +58,11 @@ export function mimeFor(name: string): string {
 
 /** "revenue_by_month.png" → "Revenue by month" */
 export function titleFor(name: string): string {
-  const base = name.replace(/^.*\//, '').replace(/\.[^.]+$/, '').replace(/[_-]+/g, ' ').trim();
-  return base === '' ? 'Chart' : base.charAt(0).toUpperCase() + base.slice(1);
+  const base = name.replace(/^.*\//, '').replace(/\.[^.]+$/, '');
+  // Images the code only displayed are named after their container file id (cfile_…).
+  if (base === '' || /^cfile_[0-9a-f]+$/i.test(base)) return 'Chart';
+  const words = base.replace(/[_-]+/g, ' ').trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 /** Removes sandbox links the model writes for its files (they are attached instead), keeping the name. */
