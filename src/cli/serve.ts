@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createSlackAdapter } from '../../adapters/slack/index.js';
 import { createCrunch } from '../app.js';
 import type { Config } from '../config/index.js';
 import type { ChatAdapter } from '../core/index.js';
@@ -8,6 +9,8 @@ import { startServer } from '../server/index.js';
 export async function serve(config: Config, logger: Logger): Promise<number> {
   const crunch = await createCrunch(config, logger);
   const adapters: ChatAdapter[] = [];
+  const deps = { core: crunch.core, store: crunch.store, logger };
+  if (config.slack) adapters.push(createSlackAdapter(config.slack, deps));
   const server = await startServer({ port: config.port, routes: adapters.flatMap((a) => a.routes), logger });
   for (const adapter of adapters) await adapter.start();
   logger.info({ url: server.url, adapters: adapters.map((a) => a.name), store: config.storeUrl.split(':')[0] }, 'crunch is up');

@@ -1,0 +1,317 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  App,
+  type BufferedIncomingMessage,
+  type Logger as BoltLogger,
+  HTTPModuleFunctions,
+  HTTPResponseAck,
+  LogLevel,
+  type Receiver,
+  verifySlackRequest,
+} from '@slack/bolt';
+import { WebClient, type WebClientOptions } from '@slack/web-api';
+import type { Logger } from 'pino';
+import { type ConversationService, CrunchError, type Reply, type RouteHandler, type Store, textReply, toUserMessage } from '../../src/core/index.js';
+import { buildTurn, collectFiles, isDirectMessage, messageKeyOf, teamOf, threadKey, threadOf, triageEvent } from './receive.js';
+import { createTurnPresenter, type RenderContext, slackErrorCode } from './render.js';
+import {
+  type BotIdentity,
+  resolveOptions,
+  type SlackAdapter,
+  type SlackAdapterConfig,
+  type SlackEnvelope,
+  type SlackFile,
+  type SlackMessageEvent,
+} from './types.js';
+
+export type { SlackAdapter, SlackAdapterConfig } from './types.js';
+
+export interface SlackAdapterDeps {
+  core: ConversationService;
+  store: Store;
+  logger: Logger;
+}
+
+/** How long this process remembers a message it has seen, so that a twin or a retry shows no second progress. */
+const SEEN_TTL_MS = 10 * 60 * 1000;
+const DOWNLOAD_TIMEOUT_MS = 60_000;
+
+/**
+ * Crunch on Slack, with Bolt. Socket Mode when an app token is configured, otherwise the HTTP Events API as a
+ * route on the bot's own server. Every event is acknowledged before any work (Bolt acks Events API requests
+ * before listeners run, and listeners only start the turn); the core's `handle` deduplicates retries and twins.
+ */
+export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapterDeps): SlackAdapter {
+  const options = resolveOptions(config);
+  const log = deps.logger.child({ adapter: 'slack' });
+  const mode = config.appToken !== undefined && config.appToken !== '' ? 'socket' : 'http';
+  if (mode === 'http' && !config.signingSecret) {
+    throw new CrunchError('config', 'SLACK_SIGNING_SECRET is required for the HTTP Events API (or set SLACK_APP_TOKEN to use Socket Mode).');
+  }
+  const boltLogger = toBoltLogger(log);
+  const clientOptions: WebClientOptions = {
+    logger: boltLogger,
+    retryConfig: options.retryConfig,
+    // Deliberate: answers wait out a 429 (Retry-After) and retry rather than fail; progress uses `quick` below.
+    rejectRateLimitedCalls: false,
+    timeout: options.requestTimeoutMs,
+    ...(config.apiUrl !== undefined ? { slackApiUrl: config.apiUrl.endsWith('/') ? config.apiUrl : `${config.apiUrl}/` } : {}),
+  };
+  const receiver = mode === 'http' ? new EventsReceiver(config.signingSecret!, options.now, boltLogger, log) : undefined;
+  const app = new App({
+    token: config.botToken,
+    logger: boltLogger,
+    clientOptions: { ...clientOptions },
+    deferInitialization: true,
+    ...(receiver !== undefined ? { receiver } : { socketMode: true, appToken: config.appToken! }),
+  });
+  const client = new WebClient(config.botToken, clientOptions);
+  const quick = new WebClient(config.botToken, { ...clientOptions, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
+  const render: RenderContext = { client, quick, options, capabilities: { setStatus: true, streaming: options.streaming } };
+
+  const inflight = new Set<Promise<unknown>>();
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    inflight.add(work);
+    void work.finally(() => inflight.delete(work)).catch(() => undefined);
+    return work;
+  };
+  receiver?.onProcessing(track);
+  let ready = false;
+  let stopping = false;
+
+  const seen = new Map<string, number>();
+  function firstSighting(key: string): boolean {
+    const now = Date.now();
+    if (seen.size > 5000) for (const [k, at] of seen) if (now - at > SEEN_TTL_MS) seen.delete(k);
+    const at = seen.get(key);
+    seen.set(key, now);
+    return at === undefined || now - at > SEEN_TTL_MS;
+  }
+
+  app.error(async (error) => {
+    log.error({ err: error }, 'Slack event processing failed');
+  });
+
+  const listener = async (args: { event: unknown; body: unknown; context: { botUserId?: string; botId?: string; retryNum?: number } }) => {
+    const event = args.event as SlackMessageEvent;
+    const envelope = args.body as SlackEnvelope;
+    const bot: BotIdentity = { userId: args.context.botUserId, botId: args.context.botId };
+    const verdict = triageEvent(event, bot);
+    if (verdict.action === 'ignore') {
+      log.debug({ type: event.type, subtype: event.subtype, reason: verdict.reason }, 'event ignored');
+      return;
+    }
+    // Not awaited: the turn runs after this listener returns (the event is already acknowledged).
+    void track(
+      runTurn(event, envelope, bot, verdict.action === 'check-thread', args.context.retryNum).catch((err: unknown) =>
+        log.error({ err }, 'Slack turn failed'),
+      ),
+    );
+  };
+  app.event('app_mention', listener);
+  app.event('message', listener);
+
+  async function runTurn(event: SlackMessageEvent, envelope: SlackEnvelope, bot: BotIdentity, mustKnowThread: boolean, retryNum?: number) {
+    const team = teamOf(envelope, event);
+    const thread = threadOf(event);
+    const key = threadKey(team, event.channel, thread);
+    if (mustKnowThread && (await deps.store.get<boolean>(key).catch(() => undefined)) !== true) {
+      log.debug({ channel: event.channel, thread }, 'reply in a thread Crunch is not part of: ignored');
+      return;
+    }
+    const messageKey = messageKeyOf(team, event);
+    const first = firstSighting(messageKey);
+    const turnLog = log.child({ message: messageKey, ...(retryNum !== undefined ? { retryNum } : {}) });
+    const presenter = createTurnPresenter(
+      render,
+      { channel: event.channel, threadTs: thread, userId: event.user ?? '', userTeamId: event.user_team ?? event.team ?? team },
+      turnLog,
+    );
+    if (first) presenter.begin();
+    let reply: Reply | undefined;
+    try {
+      // Remember the thread before answering, so that a follow-up sent meanwhile is taken too.
+      if (!isDirectMessage(event)) {
+        await deps.store.set(key, true, options.threadTtlMs).catch((err: unknown) => turnLog.warn({ err }, 'could not remember the thread'));
+      }
+      const { attachments, notices } = await collectFiles(event.files ?? [], {
+        botToken: config.botToken,
+        downloadTimeoutMs: DOWNLOAD_TIMEOUT_MS,
+        fileInfo: async (id) => (await client.files.info({ file: id })).file as SlackFile,
+      });
+      reply = await deps.core.handle(buildTurn({ team, event, bot, attachments, notices }), presenter.progress);
+    } catch (err) {
+      turnLog.error({ err }, 'preparing the turn failed');
+      reply = textReply('error', toUserMessage(err));
+    }
+    if (reply === undefined) {
+      if (first) await presenter.abandon();
+      return;
+    }
+    await presenter.deliver(reply);
+  }
+
+  const routes: RouteHandler[] =
+    receiver === undefined
+      ? []
+      : [
+          async (req, res) => {
+            if ((req.url ?? '/').split('?')[0] !== options.eventsPath) return false;
+            if (req.method !== 'POST') {
+              res.writeHead(405, { allow: 'POST' });
+              res.end();
+              return true;
+            }
+            if (!ready || stopping) {
+              // Not acknowledged: Slack delivers it again, once this bot is up or to another replica.
+              res.writeHead(503, { 'retry-after': '5' });
+              res.end();
+              return true;
+            }
+            await receiver.handle(req, res);
+            return true;
+          },
+        ];
+
+  async function idle(): Promise<void> {
+    while (inflight.size > 0) await Promise.allSettled([...inflight]);
+  }
+
+  return {
+    name: 'slack',
+    mode,
+    routes,
+    async start() {
+      try {
+        await app.init();
+      } catch (err) {
+        const code = slackErrorCode(err);
+        throw new CrunchError(
+          'config',
+          code !== undefined
+            ? `Slack rejected SLACK_BOT_TOKEN (${code}): copy the Bot User OAuth Token (xoxb-…) from the app's "OAuth & Permissions" page.`
+            : `Could not reach Slack to check SLACK_BOT_TOKEN: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      if (mode === 'socket') {
+        try {
+          await app.start();
+        } catch (err) {
+          throw new CrunchError(
+            'config',
+            `Could not open the Socket Mode connection (${slackErrorCode(err) ?? (err as Error).message}): check SLACK_APP_TOKEN, an app-level token (xapp-…) with the connections:write scope, and that Socket Mode is on in the app settings.`,
+            { cause: err },
+          );
+        }
+      }
+      ready = true;
+      log.info({ mode }, 'Slack adapter ready');
+    },
+    async stop() {
+      stopping = true;
+      if (mode === 'socket') await app.stop().catch((err: unknown) => log.warn({ err }, 'Socket Mode disconnect failed'));
+      await idle();
+    },
+    idle,
+  };
+}
+
+/**
+ * The HTTP Events API endpoint, mounted on the bot's server: Bolt's own pieces (body buffering, v0 signature
+ * verification with its 5-minute window, url_verification, the ack) with an injectable clock, and every
+ * delivery tracked so that `idle()` can wait for it. `processBeforeResponse` is false: the 200 goes out first.
+ */
+class EventsReceiver implements Receiver {
+  private app: App | undefined;
+  private track: <T>(work: Promise<T>) => Promise<T> = (work) => work;
+
+  constructor(
+    private readonly signingSecret: string,
+    private readonly now: () => number,
+    private readonly boltLogger: BoltLogger,
+    private readonly log: Logger,
+  ) {}
+
+  init(app: App): void {
+    this.app = app;
+  }
+  onProcessing(track: <T>(work: Promise<T>) => Promise<T>): void {
+    this.track = track;
+  }
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let buffered: BufferedIncomingMessage;
+    try {
+      buffered = await HTTPModuleFunctions.bufferIncomingMessage(req, HTTPModuleFunctions.defaultBodyLimit);
+    } catch {
+      HTTPModuleFunctions.buildNoBodyResponse(res, 413);
+      return;
+    }
+    try {
+      verifySlackRequest({
+        signingSecret: this.signingSecret,
+        body: buffered.rawBody.toString('utf8'),
+        headers: {
+          'x-slack-signature': String(req.headers['x-slack-signature']),
+          'x-slack-request-timestamp': Number(req.headers['x-slack-request-timestamp']),
+        },
+        nowMilliseconds: this.now(),
+      });
+    } catch (err) {
+      this.log.warn({ reason: (err as Error).message }, 'Slack request rejected: bad or stale signature');
+      HTTPModuleFunctions.buildNoBodyResponse(res, 401);
+      return;
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = HTTPModuleFunctions.parseHTTPRequestBody(buffered) as Record<string, unknown>;
+    } catch {
+      HTTPModuleFunctions.buildNoBodyResponse(res, 400);
+      return;
+    }
+    if (body['ssl_check'] === '1') return HTTPModuleFunctions.buildSSLCheckResponse(res);
+    if (body['type'] === 'url_verification') return HTTPModuleFunctions.buildUrlVerificationResponse(res, body);
+    const ack = new HTTPResponseAck({
+      logger: this.boltLogger,
+      processBeforeResponse: false,
+      httpRequest: buffered,
+      httpRequestBody: body,
+      httpResponse: res,
+    });
+    const retryNum = HTTPModuleFunctions.extractRetryNumFromHTTPRequest(req);
+    const retryReason = HTTPModuleFunctions.extractRetryReasonFromHTTPRequest(req);
+    const processing = this.app!.processEvent({
+      body,
+      ack: ack.bind(),
+      ...(retryNum !== undefined ? { retryNum } : {}),
+      ...(retryReason !== undefined ? { retryReason } : {}),
+    });
+    await this.track(processing).catch((err: unknown) => {
+      this.log.error({ err }, 'Slack event dispatch failed');
+      if (!res.headersSent) HTTPModuleFunctions.buildNoBodyResponse(res, 500);
+    });
+  }
+}
+
+/** Bolt and the WebClient log through pino; their level follows pino's. */
+function toBoltLogger(log: Logger): BoltLogger {
+  let name = 'bolt';
+  const text = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+  return {
+    debug: (...msg: unknown[]) => log.debug({ component: name }, text(msg)),
+    info: (...msg: unknown[]) => log.info({ component: name }, text(msg)),
+    warn: (...msg: unknown[]) => log.warn({ component: name }, text(msg)),
+    error: (...msg: unknown[]) => log.error({ component: name }, text(msg)),
+    setLevel: () => undefined,
+    getLevel: () => {
+      const level = log.levelVal;
+      return level <= 20 ? LogLevel.DEBUG : level <= 30 ? LogLevel.INFO : level <= 40 ? LogLevel.WARN : LogLevel.ERROR;
+    },
+    setName: (n: string) => {
+      name = n;
+    },
+  };
+}

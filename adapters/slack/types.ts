@@ -1,0 +1,153 @@
+import type { ChatAdapter } from '../../src/core/index.js';
+
+/**
+ * Retry policy for Slack Web API calls (p-retry options, as `WebClient`'s `retryConfig` takes them). A 429 is
+ * honoured first: the client waits the `Retry-After` seconds Slack sent, then this policy adds its own backoff.
+ */
+export interface SlackRetryConfig {
+  retries: number;
+  factor?: number;
+  minTimeout?: number;
+  maxTimeout?: number;
+  randomize?: boolean;
+}
+
+/**
+ * What the Slack adapter needs. The first four fields are `SlackConfig` from `src/config` (so a loaded config
+ * can be passed as is); the rest are optional knobs, with production defaults below, that tests shorten.
+ */
+export interface SlackAdapterConfig {
+  /** Bot User OAuth Token (xoxb-…). */
+  botToken: string;
+  /** Signing secret; required for the HTTP Events API, unused in Socket Mode. */
+  signingSecret: string | undefined;
+  /** App-level token (xapp-…); when set, the adapter connects over Socket Mode instead of serving HTTP. */
+  appToken: string | undefined;
+  /** Web API base URL, e.g. https://slack-gov.com/api/ for GovSlack, or a fake in tests. */
+  apiUrl: string | undefined;
+
+  /** The HTTP path Slack posts events to. */
+  eventsPath?: string;
+  /** Retries for the calls that carry the answer (messages, uploads). */
+  retryConfig?: SlackRetryConfig;
+  /** Per-request timeout of Web API calls. */
+  requestTimeoutMs?: number;
+  /** How long a thread the bot answered in stays "joined" (replies there need no mention). */
+  threadTtlMs?: number;
+  /** Least time between two progress updates of one thread (Slack allows about one message per second per channel). */
+  statusIntervalMs?: number;
+  /** Least time between two streamed appends of answer text. */
+  streamIntervalMs?: number;
+  /** Stream the answer as the model writes it (chat.startStream/appendStream/stopStream). */
+  streaming?: boolean;
+  /** Uploads the code that produced the answer as a `code.py` snippet in the thread. */
+  showCode?: boolean;
+  /** Clock for request-signature verification (ms since the epoch). */
+  now?: () => number;
+}
+
+export interface ResolvedSlackOptions {
+  eventsPath: string;
+  retryConfig: SlackRetryConfig;
+  requestTimeoutMs: number;
+  threadTtlMs: number;
+  statusIntervalMs: number;
+  streamIntervalMs: number;
+  streaming: boolean;
+  showCode: boolean;
+  now: () => number;
+}
+
+export const SLACK_DEFAULTS: ResolvedSlackOptions = {
+  eventsPath: '/slack/events',
+  // Six attempts over about a minute of backoff, on top of whatever Retry-After Slack asks for: long enough to
+  // ride out a burst of rate limiting, short enough that a person is not left waiting for half an hour (the
+  // WebClient default, tenRetriesInAboutThirtyMinutes).
+  retryConfig: { retries: 5, factor: 2, minTimeout: 1000, maxTimeout: 30_000, randomize: true },
+  requestTimeoutMs: 60_000,
+  // Thirty days: follow-ups in a thread keep working for a month after the bot last answered there.
+  threadTtlMs: 30 * 24 * 60 * 60 * 1000,
+  statusIntervalMs: 1500,
+  streamIntervalMs: 1000,
+  streaming: true,
+  showCode: true,
+  now: () => Date.now(),
+};
+
+export function resolveOptions(config: SlackAdapterConfig): ResolvedSlackOptions {
+  return {
+    eventsPath: config.eventsPath ?? SLACK_DEFAULTS.eventsPath,
+    retryConfig: config.retryConfig ?? SLACK_DEFAULTS.retryConfig,
+    requestTimeoutMs: config.requestTimeoutMs ?? SLACK_DEFAULTS.requestTimeoutMs,
+    threadTtlMs: config.threadTtlMs ?? SLACK_DEFAULTS.threadTtlMs,
+    statusIntervalMs: config.statusIntervalMs ?? SLACK_DEFAULTS.statusIntervalMs,
+    streamIntervalMs: config.streamIntervalMs ?? SLACK_DEFAULTS.streamIntervalMs,
+    streaming: config.streaming ?? SLACK_DEFAULTS.streaming,
+    showCode: config.showCode ?? SLACK_DEFAULTS.showCode,
+    now: config.now ?? SLACK_DEFAULTS.now,
+  };
+}
+
+/** The Slack adapter: a `ChatAdapter` plus what operators and tests may look at. */
+export interface SlackAdapter extends ChatAdapter {
+  /** "socket" when an app token is configured, otherwise "http" (events at `eventsPath`). */
+  readonly mode: 'socket' | 'http';
+  /** Resolves when every delivered event has been processed and every accepted turn answered. */
+  idle(): Promise<void>;
+}
+
+// ---- The narrow shapes of Slack's payloads that receive.ts reads (Slack sends many more fields). ----
+
+/** A file as it appears in `event.files[]` (or from files.info). */
+export interface SlackFile {
+  id: string;
+  name?: string;
+  title?: string;
+  mimetype?: string;
+  filetype?: string;
+  size?: number;
+  /** hosted | snippet | post | external | tombstone | file_access | hidden_by_limit … */
+  mode?: string;
+  /** "visible", or "check_file_info" when only files.info may reveal it (Slack Connect). */
+  file_access?: string;
+  is_external?: boolean;
+  external_type?: string;
+  url_private?: string;
+  url_private_download?: string;
+}
+
+/** An `app_mention` or `message` event. */
+export interface SlackMessageEvent {
+  type: 'app_mention' | 'message' | string;
+  subtype?: string;
+  channel: string;
+  /** im | mpim | channel | group (message events only). */
+  channel_type?: string;
+  user?: string;
+  /** The team of the user (differs from the workspace in Slack Connect channels). */
+  user_team?: string;
+  team?: string;
+  bot_id?: string;
+  app_id?: string;
+  text?: string;
+  ts: string;
+  thread_ts?: string;
+  parent_user_id?: string;
+  hidden?: boolean;
+  files?: SlackFile[];
+}
+
+/** The `event_callback` envelope around an event. */
+export interface SlackEnvelope {
+  type: string;
+  team_id?: string;
+  api_app_id?: string;
+  event_id?: string;
+  authorizations?: { team_id?: string | null; user_id?: string; is_bot?: boolean }[];
+}
+
+/** Who the bot is, from auth.test (Bolt's context). */
+export interface BotIdentity {
+  userId: string | undefined;
+  botId: string | undefined;
+}

@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createSlackAdapter, type SlackAdapter, type SlackAdapterConfig } from '../../../adapters/slack/index.js';
+import { type ConversationService, createConversationService, createStore, type Store } from '../../../src/core/index.js';
+import { type BotServer, startServer } from '../../../src/server/index.js';
+import { type DeliverOptions, deliverEvent, type FakeSlack, startFakeSlack } from '../../fakes/slack.js';
+import { memoryLogger } from '../../support/logger.js';
+import { createScriptedEngine } from './scripted-engine.js';
+
+const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+
+/** A captured Slack payload from test/fixtures/slack, with Slack's file host pointed at the fake. */
+export function fixture<T = Record<string, unknown>>(name: string, fake: FakeSlack): T {
+  const text = readFileSync(`${fixtures}slack/${name}.json`, 'utf8').replaceAll('https://files.slack.com/', `${fake.url}/`);
+  return JSON.parse(text) as T;
+}
+
+export function sampleFile(name: string): Buffer {
+  return readFileSync(`${fixtures}files/${name}`);
+}
+
+export interface Harness {
+  fake: FakeSlack;
+  store: Store;
+  core: ConversationService;
+  adapter: SlackAdapter;
+  server: BotServer;
+  scripted: ReturnType<typeof createScriptedEngine>;
+  logs: () => Record<string, unknown>[];
+  /** Delivers a payload to the bot's /slack/events, signed with the fake's secret. */
+  deliver(payload: unknown, options?: Partial<DeliverOptions>): Promise<Response>;
+  /** Waits until every delivered event and every turn it started is done. */
+  settle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A core to drive instead of the scripted one (e.g. the real responses engine from test/support/stack.ts). */
+export interface Backend {
+  core: ConversationService;
+  store: Store;
+  logs: () => Record<string, unknown>[];
+}
+
+/**
+ * The real Bolt adapter on the bot's real server and a fake Slack; by default a real core on a memory store
+ * with a scripted engine, or the given backend.
+ */
+export async function startHarness(config: Partial<SlackAdapterConfig> = {}, backend?: Backend): Promise<Harness> {
+  const fake = await startFakeSlack();
+  const scripted = createScriptedEngine();
+  const { logger, lines } = memoryLogger();
+  const store = backend?.store ?? (await createStore('memory://'));
+  const core =
+    backend?.core ??
+    createConversationService({
+      store,
+      engine: scripted.engine,
+      limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 },
+      logger,
+    });
+  const adapter = createSlackAdapter(
+    {
+      botToken: fake.botToken,
+      signingSecret: fake.signingSecret,
+      appToken: undefined,
+      apiUrl: fake.apiUrl,
+      retryConfig: { retries: 2, factor: 1, minTimeout: 0, maxTimeout: 10 },
+      statusIntervalMs: 0,
+      streamIntervalMs: 0,
+      ...config,
+    },
+    { core, store, logger },
+  );
+  await adapter.start();
+  const server = await startServer({ port: 0, host: '127.0.0.1', routes: adapter.routes, logger });
+  return {
+    fake,
+    store,
+    core,
+    adapter,
+    server,
+    scripted,
+    logs: () => [...lines(), ...(backend?.logs() ?? [])],
+    deliver: (payload, options = {}) => deliverEvent(`${server.url}/slack/events`, payload, { signingSecret: fake.signingSecret, ...options }),
+    async settle() {
+      await adapter.idle();
+      await core.idle();
+    },
+    async close() {
+      await adapter.stop();
+      await server.close();
+      if (backend === undefined) await store.close();
+      await fake.close();
+    },
+  };
+}

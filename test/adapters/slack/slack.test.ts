@@ -1,0 +1,266 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { contextTexts, type FakeMessage, messageText, signSlackRequest } from '../../fakes/slack.js';
+import { fixture, type Harness, sampleFile, startHarness } from './harness.js';
+
+const CHANNEL = 'C0DATA0001';
+const MENTION_TS = '1715000000.000100';
+const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+type Payload = { event: Record<string, unknown> } & Record<string, unknown>;
+
+describe('Slack adapter over the HTTP Events API', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  function hostSales(): void {
+    h.fake.hostFile({ id: 'F0SALES001', name: 'sales.xlsx', mimetype: XLSX, bytes: sampleFile('sales.xlsx') });
+  }
+  const visible = (channel: string, thread: string): FakeMessage[] => h.fake.thread(channel, thread);
+  const apiCallsBesidesAuth = () => h.fake.calls.filter((c) => c.method !== 'auth.test');
+
+  it('answers the url_verification challenge', async () => {
+    const payload = fixture('url_verification', h.fake);
+    const res = await h.deliver(payload);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ challenge: payload['challenge'] });
+  });
+
+  it('rejects a forged or stale signature with 401 and posts nothing', async () => {
+    hostSales();
+    const payload = fixture<Payload>('app_mention_with_file', h.fake);
+    const forged = await h.deliver(payload, { signature: signSlackRequest('not-the-secret', Math.floor(Date.now() / 1000), JSON.stringify(payload)) });
+    const stale = await h.deliver(payload, { timestampSec: Math.floor(Date.now() / 1000) - 6 * 60 });
+    const unsigned = await h.deliver(payload, { signature: '' });
+    await h.settle();
+    expect([forged.status, stale.status, unsigned.status]).toEqual([401, 401, 401]);
+    expect(apiCallsBesidesAuth()).toEqual([]);
+    expect(h.scripted.runs).toEqual([]);
+    expect(h.logs().filter((l) => l['msg'] === 'Slack request rejected: bad or stale signature')).toHaveLength(3);
+  });
+
+  it('answers a mention with an xlsx in its thread: status, text, the chart and the code', async () => {
+    hostSales();
+    let release!: () => void;
+    h.scripted.script.push({
+      statuses: ['reading sales.xlsx…', 'running code…'],
+      gate: new Promise<void>((r) => (release = r)),
+      text: '**Revenue peaked in March** at 1,200 & fell in April.\n\n| Month | Revenue |\n|---|---:|\n| Mar | 1,200 |\n| Apr | 900 |',
+      images: [{ title: 'Revenue by month', name: 'revenue.png', png: sampleFile('revenue.png') }],
+      code: [{ code: 'import pandas as pd\ndf = pd.read_excel("/mnt/data/sales.xlsx")', output: 'shape (12, 3)' }],
+    });
+    const res = await h.deliver(fixture('app_mention_with_file', h.fake));
+    expect(res.status).toBe(200);
+    await h.fake.waitFor(() => h.fake.statuses.some((s) => s.status === 'is running code…'), 'the engine status');
+    release();
+    await h.settle();
+
+    expect(h.scripted.runs).toHaveLength(1);
+    expect(h.scripted.runs[0]!.text).toBe('plot revenue by month and flag outliers');
+    expect(h.scripted.runs[0]!.files).toEqual([{ name: 'sales.xlsx', bytes: sampleFile('sales.xlsx').length }]);
+
+    const thread = visible(CHANNEL, MENTION_TS);
+    expect(thread).toHaveLength(1);
+    expect(thread[0]!.thread_ts).toBe(MENTION_TS);
+    expect(messageText(thread[0]!)).toBe(
+      '*Revenue peaked in March* at 1,200 &amp; fell in April.\n\n```\nMonth | Revenue\n------+--------\nMar   |   1,200\nApr   |     900\n```',
+    );
+
+    const uploads = h.fake.threadUploads(CHANNEL, MENTION_TS);
+    expect(uploads.map((u) => [u.filename, u.title])).toEqual([
+      ['revenue.png', 'Revenue by month'],
+      ['code.py', 'The code behind this answer'],
+    ]);
+    expect(uploads[0]!.bytes.equals(sampleFile('revenue.png'))).toBe(true);
+    expect(uploads[1]!.snippetType).toBe('python');
+    expect(uploads[1]!.bytes.toString()).toBe('import pandas as pd\ndf = pd.read_excel("/mnt/data/sales.xlsx")\n\n# Output:\n# shape (12, 3)\n');
+
+    const statuses = h.fake.statuses.filter((s) => s.thread_ts === MENTION_TS).map((s) => s.status);
+    expect(statuses).toEqual(['is working on it…', 'is reading sales.xlsx…', 'is running code…', '']);
+  });
+
+  it('answers a mention once, despite its message twin and a retried delivery', async () => {
+    hostSales();
+    h.scripted.script.push({ text: 'Done.' });
+    const mention = fixture('app_mention_with_file', h.fake);
+    const responses = await Promise.all([
+      h.deliver(mention),
+      h.deliver(fixture('message_channel_twin', h.fake)),
+      h.deliver(mention, { retryNum: 1 }),
+    ]);
+    await h.settle();
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(h.scripted.runs).toHaveLength(1);
+    expect(visible(CHANNEL, MENTION_TS).map(messageText)).toEqual(['Done.']);
+    expect(h.fake.callsTo('chat.postMessage')).toHaveLength(1);
+  });
+
+  it('takes a follow-up in its thread without a new mention, in the same conversation', async () => {
+    hostSales();
+    h.scripted.script.push({ text: 'First answer.' }, { text: 'Split by region.' });
+    await h.deliver(fixture('app_mention_with_file', h.fake));
+    await h.settle();
+    await h.deliver(fixture('message_thread_reply', h.fake));
+    await h.settle();
+
+    expect(h.scripted.runs.map((r) => r.text)).toEqual(['plot revenue by month and flag outliers', 'now split it by region']);
+    expect(h.scripted.runs[0]!.session).toBeUndefined();
+    expect(h.scripted.runs[1]!.session?.conversationId).toBe('conv-1');
+    expect(visible(CHANNEL, MENTION_TS).map(messageText)).toEqual(['First answer.', 'Split by region.']);
+  });
+
+  it('ignores a reply in a thread it is not part of, edits, and other bots', async () => {
+    const reply = fixture<Payload>('message_thread_reply', h.fake);
+    reply.event['thread_ts'] = '1714999999.000900';
+    const otherBot = fixture<Payload>('message_thread_reply', h.fake);
+    otherBot.event = { ...otherBot.event, bot_id: 'B0OTHERBOT', subtype: 'bot_message', text: `<@${h.fake.botUserId}> hi` };
+    const chatter = fixture<Payload>('message_thread_reply', h.fake);
+    delete chatter.event['thread_ts'];
+    for (const payload of [reply, fixture('message_changed', h.fake), otherBot, chatter]) expect((await h.deliver(payload)).status).toBe(200);
+    await h.settle();
+    expect(h.scripted.runs).toEqual([]);
+    expect(apiCallsBesidesAuth()).toEqual([]);
+  });
+
+  it('answers a direct message in a thread under it, converting the markdown', async () => {
+    h.scripted.script.push({ text: '**x = 1**, since `3x = 3`. See [SymPy](https://www.sympy.org/en/index.html?a=1&b=2).' });
+    await h.deliver(fixture('message_im', h.fake));
+    await h.settle();
+    expect(h.scripted.runs[0]!.text).toBe('solve 3x + 11 = 14 & check the result');
+    const thread = visible('D0ALICE001', '1715000100.000200');
+    expect(thread.map(messageText)).toEqual(['*x = 1*, since `3x = 3`. See <https://www.sympy.org/en/index.html?a=1&amp;b=2|SymPy>.']);
+    expect(thread[0]!.thread_ts).toBe('1715000100.000200');
+  });
+
+  it('answers `help` from the core without running the engine', async () => {
+    const payload = fixture<Payload>('app_mention_with_file', h.fake);
+    payload.event = { ...payload.event, text: `<@${h.fake.botUserId}>  help `, files: undefined };
+    await h.deliver(payload);
+    await h.settle();
+    expect(h.scripted.runs).toEqual([]);
+    expect(messageText(visible(CHANNEL, MENTION_TS)[0]!)).toContain('Commands:');
+  });
+
+  it('explains an unsupported file', async () => {
+    h.fake.hostFile({ id: 'F0EXE00001', name: 'tool.exe', mimetype: 'application/x-msdownload', bytes: Buffer.from('MZ...') });
+    const payload = fixture<Payload>('app_mention_with_file', h.fake);
+    payload.event = { ...payload.event, text: `<@${h.fake.botUserId}>`, files: [h.fake.hostFile({ id: 'F0EXE00001', name: 'tool.exe', mimetype: 'application/x-msdownload', bytes: Buffer.from('MZ...') })] };
+    await h.deliver(payload);
+    await h.settle();
+    expect(h.scripted.runs).toEqual([]);
+    const [message] = visible(CHANNEL, MENTION_TS);
+    expect(messageText(message!)).toBe('I could not use any of the files, so there is nothing to analyse yet.');
+    expect(contextTexts(message!).join('\n')).toMatch(/^_tool\.exe_ skipped: \.exe is not supported\. Supported types: .*csv.*xlsx/);
+  });
+
+  it('explains a missing files:read scope (Slack serves its sign-in page)', async () => {
+    hostSales();
+    h.fake.filesReadScope = false;
+    h.scripted.script.push({ text: 'I could not read the file.' });
+    await h.deliver(fixture('app_mention_with_file', h.fake));
+    await h.settle();
+    expect(h.scripted.runs[0]!.files).toEqual([]);
+    const [message] = visible(CHANNEL, MENTION_TS);
+    expect(messageText(message!)).toBe('I could not read the file.');
+    expect(contextTexts(message!).join('\n')).toContain('reinstall the app with the files:read scope');
+  });
+
+  it('reads a Slack Connect file through files.info, and explains one it may not open', async () => {
+    h.fake.hostFile({ id: 'F0CONNECT01', name: 'sales.xlsx', mimetype: XLSX, bytes: sampleFile('sales.xlsx') });
+    const shared = fixture<Payload>('message_file_share_slack_connect', h.fake);
+    await h.deliver(shared);
+    await h.settle();
+    expect(h.scripted.runs[0]!.files).toEqual([{ name: 'sales.xlsx', bytes: sampleFile('sales.xlsx').length }]);
+    expect(h.fake.callsTo('files.info')).toHaveLength(1);
+
+    const hidden = fixture<Payload>('message_file_share_slack_connect', h.fake);
+    hidden.event = { ...hidden.event, ts: '1715000500.000600', files: [{ id: 'F0NOACCESS1', mode: 'file_access', file_access: 'check_file_info' }] };
+    await h.deliver(hidden);
+    await h.settle();
+    const [message] = visible('C0SHARED01', '1715000500.000600');
+    expect(contextTexts(message!).join('\n')).toContain('Slack did not let me open it (file_not_found)');
+  });
+
+  it('survives a 429 from Slack: the answer is posted after Retry-After', async () => {
+    h.scripted.script.push({ text: 'x = 1' });
+    h.fake.fail({ method: 'chat.postMessage', status: 429, retryAfterSec: 1 });
+    await h.deliver(fixture('message_im', h.fake));
+    await h.settle();
+    expect(h.fake.callsTo('chat.postMessage').map((c) => c.status)).toEqual([429, 200]);
+    expect(visible('D0ALICE001', '1715000100.000200').map(messageText)).toEqual(['x = 1']);
+  });
+
+  it('posts the text and the other chart when one chart upload fails, and says which', async () => {
+    h.scripted.script.push({
+      text: 'Two charts.',
+      images: [
+        { title: 'Revenue', name: 'revenue.png', png: sampleFile('revenue.png') },
+        { title: 'Costs', name: 'costs.png', png: sampleFile('revenue.png') },
+      ],
+    });
+    h.fake.fail({ method: 'upload', status: 500, times: 10, when: (p) => p['filename'] === 'costs.png' });
+    await h.deliver(fixture('message_im', h.fake));
+    await h.settle();
+    const thread = visible('D0ALICE001', '1715000100.000200');
+    expect(thread.map(messageText)[0]).toBe('Two charts.');
+    expect(h.fake.threadUploads('D0ALICE001', '1715000100.000200').map((u) => u.title)).toEqual(['Revenue']);
+    expect(contextTexts(thread.at(-1)!).join('')).toContain('I could not upload *Costs*');
+  });
+
+  it('streams the answer as it is written, then rewrites it as Slack text', async () => {
+    let release!: () => void;
+    h.scripted.script.push({ deltas: ['**Hello', '** world'], text: '**Hello** world, final.', gate: new Promise<void>((r) => (release = r)) });
+    await h.deliver(fixture('app_mention_with_file', h.fake));
+    await h.fake.waitFor(() => h.fake.messages.some((m) => m.kind === 'stream' && m.text.includes('world')), 'the streamed text');
+    release();
+    await h.settle();
+    const thread = visible(CHANNEL, MENTION_TS);
+    expect(thread).toHaveLength(1);
+    expect(thread[0]!.kind).toBe('stream');
+    expect(thread[0]!.streaming).toBe(false);
+    expect(thread[0]!.history).toContain('**Hello** world');
+    expect(messageText(thread[0]!)).toBe('*Hello* world, final.');
+    expect(h.fake.callsTo('chat.startStream')[0]!.params).toMatchObject({ recipient_user_id: 'U0ALICE001', recipient_team_id: 'T0CRUNCH01' });
+  });
+
+  it('falls back to a status message, replaced by the answer, where setStatus is unavailable', async () => {
+    h.fake.fail({ method: 'assistant.threads.setStatus', error: 'missing_scope', times: 100 });
+    let release!: () => void;
+    h.scripted.script.push({ statuses: ['running code…'], text: 'Answer.', gate: new Promise<void>((r) => (release = r)) });
+    await h.deliver(fixture('message_im', h.fake));
+    await h.fake.waitFor(() => h.fake.messages.some((m) => m.text.startsWith(':hourglass_flowing_sand:')), 'the status message');
+    release();
+    await h.settle();
+    const thread = visible('D0ALICE001', '1715000100.000200');
+    expect(thread.map(messageText)).toEqual(['Answer.']);
+    expect(thread[0]!.history[0]).toMatch(/^:hourglass_flowing_sand: /);
+  });
+
+  it('attaches a very long answer as answer.md after its first part', async () => {
+    const paragraph = 'The data shows a steady trend. '.repeat(80).trim();
+    const text = Array.from({ length: 6 }, (_v, i) => `## Part ${i + 1}
+
+${paragraph}`).join('\n\n');
+    h.scripted.script.push({ text });
+    await h.deliver(fixture('message_im', h.fake));
+    await h.settle();
+    const thread = visible('D0ALICE001', '1715000100.000200');
+    expect(thread).toHaveLength(2);
+    expect(messageText(thread[0]!)).toMatch(/^\*Part 1\*/);
+    expect(messageText(thread[1]!)).toContain('attached below as answer.md');
+    const [answer] = h.fake.threadUploads('D0ALICE001', '1715000100.000200');
+    expect(answer!.filename).toBe('answer.md');
+    expect(answer!.bytes.toString()).toBe(text);
+  });
+
+  it('stops taking events once stopping: Slack gets a 503 and redelivers later', async () => {
+    await h.adapter.stop();
+    const res = await h.deliver(fixture('message_im', h.fake));
+    expect(res.status).toBe(503);
+    expect(h.scripted.runs).toEqual([]);
+  });
+});
