@@ -115,22 +115,22 @@ export function screenAttachments(attachments: Attachment[], limits: FileLimits)
         name = `${name}.${ext}`;
       } else {
         const what = ext === '' ? 'files without an extension are' : `.${ext} is`;
-        refusals.push(`*${attachment.name}* skipped: ${what} not supported. Supported types: ${supportedList()}.`);
+        refusals.push(`**${attachment.name}** skipped: ${what} not supported. Supported types: ${supportedList()}.`);
         continue;
       }
     }
     if (attachment.sizeBytes !== undefined && attachment.sizeBytes > limits.maxFileBytes) {
       refusals.push(
-        `*${attachment.name}* skipped: it is ${formatBytes(attachment.sizeBytes)}, over the ${formatBytes(limits.maxFileBytes)} limit per file.`,
+        `**${attachment.name}** skipped: it is ${formatBytes(attachment.sizeBytes)}, over the ${formatBytes(limits.maxFileBytes)} limit per file.`,
       );
       continue;
     }
     if (attachment.sizeBytes === 0) {
-      refusals.push(`*${attachment.name}* skipped: the file is empty.`);
+      refusals.push(`**${attachment.name}** skipped: the file is empty.`);
       continue;
     }
     if (candidates.length >= limits.maxFilesPerTurn) {
-      refusals.push(`*${attachment.name}* skipped: I take at most ${limits.maxFilesPerTurn} files per message; send it in a follow-up.`);
+      refusals.push(`**${attachment.name}** skipped: I take at most ${limits.maxFilesPerTurn} files per message; send it in a follow-up.`);
       continue;
     }
     candidates.push({ attachment, name, ext, mime: RULES[ext]!.mime });
@@ -151,7 +151,7 @@ export async function openChecked(candidate: CandidateFile, limits: FileLimits):
   const problem = sniffProblem(rule, candidate.ext, detected);
   if (problem !== undefined) {
     sniffed.destroy();
-    throw new CrunchError('attachment_rejected', `*${candidate.attachment.name}* skipped: ${problem}`);
+    throw new CrunchError('attachment_rejected', `**${candidate.attachment.name}** skipped: ${problem}`);
   }
   return sniffed.pipe(sizeGuard(candidate.attachment.name, limits.maxFileBytes, rule.sniff === undefined));
 }
@@ -178,11 +178,11 @@ function sizeGuard(name: string, maxBytes: number, text: boolean): Transform {
     transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
       seen += chunk.length;
       if (seen > maxBytes) {
-        done(new CrunchError('attachment_rejected', `*${name}* skipped: it is over the ${formatBytes(maxBytes)} limit per file.`));
+        done(new CrunchError('attachment_rejected', `**${name}** skipped: it is over the ${formatBytes(maxBytes)} limit per file.`));
         return;
       }
       if (first && text && chunk.subarray(0, SNIFF_SAMPLE_BYTES).includes(0)) {
-        done(new CrunchError('attachment_rejected', `*${name}* skipped: it looks like a binary file, not text as its name says.`));
+        done(new CrunchError('attachment_rejected', `**${name}** skipped: it looks like a binary file, not text as its name says.`));
         return;
       }
       first = false;
@@ -198,15 +198,15 @@ export interface HelpLimits extends FileLimits {
 /** What `help` answers, on every platform. */
 export function helpText(limits: HelpLimits): string {
   return [
-    "*I'm Crunch.* Send me a question, with files if you like, and I write and run Python to answer it.",
+    "**I'm Crunch.** Send me a question, with files if you like, and I write and run Python to answer it.",
     '',
-    '*Try:*',
+    '**Try:**',
     '- attach a spreadsheet and ask "plot revenue by month and flag outliers"',
     '- "solve 3x + 11 = 14" or "integrate x^2 e^x"',
     '- reply in the thread to follow up: I remember the thread, its files and my earlier results',
     '',
-    `*Files:* ${supportedList()}; up to ${formatBytes(limits.maxFileBytes)} each and ${limits.maxFilesPerTurn} per message.`,
-    `*Time:* a question may run for up to ${formatDuration(limits.turnTimeoutMs)}.`,
-    '*Commands:* `help` shows this; `reset` (or `new`) starts a fresh conversation here.',
+    `**Files:** ${supportedList()}; up to ${formatBytes(limits.maxFileBytes)} each and ${limits.maxFilesPerTurn} per message.`,
+    `**Time:** a question may run for up to ${formatDuration(limits.turnTimeoutMs)}.`,
+    '**Commands:** `help` shows this; `reset` (or `new`) starts a fresh conversation here.',
   ].join('\n');
 }

@@ -100,7 +100,7 @@ describe('crunch CLI', () => {
     openai.script.push({ text: 'Two regions, twelve months.' });
     const result = await run(['ask', '--file', join(fixtures, 'sales.xlsx'), '--file', 'movie.mp4', 'what is this?']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^Two regions, twelve months\.\n\n⚠ \*movie\.mp4\* skipped: \.mp4 is not supported\. Supported types: c, cpp/);
+    expect(result.stdout).toMatch(/^Two regions, twelve months\.\n\n⚠ \*\*movie\.mp4\*\* skipped: \.mp4 is not supported\. Supported types: c, cpp/);
     expect([...openai.files.values()].map((f) => f.filename)).toEqual(['sales.xlsx']);
 
     const missing = await run(['ask', '--file', 'nowhere.csv', 'hi']);

@@ -156,9 +156,9 @@ describe('ConversationService', () => {
     );
     expect(engine.runs[0]?.files.map((f) => f.name)).toEqual(['report.csv', 'notes.txt']);
     expect(reply?.notices).toEqual([
-      expect.stringMatching(/^\*movie\.mp4\* skipped: \.mp4 is not supported\. Supported types: c, cpp, css, csv, docx/),
-      expect.stringMatching(/^\*huge\.csv\* skipped: it is 500 bytes, over the 100 bytes limit per file\./),
-      expect.stringMatching(/^\*third\.json\* skipped: I take at most 2 files per message/),
+      expect.stringMatching(/^\*\*movie\.mp4\*\* skipped: \.mp4 is not supported\. Supported types: c, cpp, css, csv, docx/),
+      expect.stringMatching(/^\*\*huge\.csv\*\* skipped: it is 500 bytes, over the 100 bytes limit per file\./),
+      expect.stringMatching(/^\*\*third\.json\*\* skipped: I take at most 2 files per message/),
     ]);
   });
 
@@ -174,8 +174,8 @@ describe('ConversationService', () => {
     );
     expect(engine.runs[0]?.files).toEqual([{ name: 'chart.png', mimeType: 'image/png', bytes: PNG.length }]);
     expect(reply?.notices).toEqual([
-      '*sales.xlsx* skipped: it does not look like a valid Excel workbook (the file may be damaged or renamed).',
-      '*data.csv* skipped: its content is a .png file, not CSV text as the .csv name says.',
+      '**sales.xlsx** skipped: it does not look like a valid Excel workbook (the file may be damaged or renamed).',
+      '**data.csv** skipped: its content is a .png file, not CSV text as the .csv name says.',
     ]);
   });
 
@@ -189,7 +189,7 @@ describe('ConversationService', () => {
       () => {},
     );
     expect(engine.runs[0]?.files.map((f) => f.name)).toEqual(['image.png']);
-    expect(reply?.notices).toEqual(['*liar.csv* skipped: it is over the 1000 bytes limit per file.']);
+    expect(reply?.notices).toEqual(['**liar.csv** skipped: it is over the 1000 bytes limit per file.']);
   });
 
   it('cancels a turn that passes its deadline and says so', async () => {
@@ -220,6 +220,6 @@ describe('ConversationService failures with files', () => {
     engine.failWith = new CrunchError('engine_unavailable', 'busy');
     const reply = await core.handle(turn('t1', 'go', [attachment('clip.mov', 'x')]), () => {});
     expect(reply).toMatchObject({ kind: 'error', text: 'busy' });
-    expect(reply?.notices).toEqual([expect.stringMatching(/^\*clip\.mov\* skipped: \.mov is not supported/)]);
+    expect(reply?.notices).toEqual([expect.stringMatching(/^\*\*clip\.mov\*\* skipped: \.mov is not supported/)]);
   });
 });

@@ -155,7 +155,7 @@ export async function collectAnswer(
     seen.add(ref.fileId);
     const data = await download(ctx, ref);
     if (data === 'too-large') {
-      skipped.push(`*${ref.name}* was created but is too large to attach here.`);
+      skipped.push(`**${ref.name}** was created but is too large to attach here.`);
       continue;
     }
     const mimeType = mimeFor(ref.name);

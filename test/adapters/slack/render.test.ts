@@ -4,14 +4,14 @@ import { textReply } from '../../../src/core/index.js';
 
 describe('composeMessages', () => {
   it('puts the text in a section and the notices in a context block of the same message', () => {
-    const { messages, longAnswer } = composeMessages(textReply('answer', 'Total: **42**', ['*a.bin* skipped: not supported']));
+    const { messages, longAnswer } = composeMessages(textReply('answer', 'Total: **42**', ['**a.bin** skipped: not supported']));
     expect(longAnswer).toBe(false);
     expect(messages).toEqual([
       {
         text: 'Total: *42*',
         blocks: [
           { type: 'section', text: { type: 'mrkdwn', text: 'Total: *42*' }, expand: true },
-          { type: 'context', elements: [{ type: 'mrkdwn', text: '_a.bin_ skipped: not supported' }] },
+          { type: 'context', elements: [{ type: 'mrkdwn', text: '*a.bin* skipped: not supported' }] },
         ],
       },
     ]);

@@ -154,7 +154,7 @@ describe('Slack adapter over the HTTP Events API', () => {
     expect(h.scripted.runs).toEqual([]);
     const [message] = visible(CHANNEL, MENTION_TS);
     expect(messageText(message!)).toBe('I could not use any of the files, so there is nothing to analyse yet.');
-    expect(contextTexts(message!).join('\n')).toMatch(/^_tool\.exe_ skipped: \.exe is not supported\. Supported types: .*csv.*xlsx/);
+    expect(contextTexts(message!).join('\n')).toMatch(/^\*tool\.exe\* skipped: \.exe is not supported\. Supported types: .*csv.*xlsx/);
   });
 
   it('explains a missing files:read scope (Slack serves its sign-in page)', async () => {
