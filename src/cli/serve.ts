@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { createSlackAdapter } from '../../adapters/slack/index.js';
+import { createTeamsAdapter } from '../../adapters/teams/index.js';
 import { createCrunch } from '../app.js';
 import type { Config } from '../config/index.js';
 import type { ChatAdapter } from '../core/index.js';
@@ -11,6 +12,7 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
   const adapters: ChatAdapter[] = [];
   const deps = { core: crunch.core, store: crunch.store, logger };
   if (config.slack) adapters.push(createSlackAdapter(config.slack, deps));
+  adapters.push(createTeamsAdapter({ ...config.teams, publicUrl: config.publicUrl }, deps));
   const server = await startServer({ port: config.port, routes: adapters.flatMap((a) => a.routes), logger });
   for (const adapter of adapters) await adapter.start();
   logger.info({ url: server.url, adapters: adapters.map((a) => a.name), store: config.storeUrl.split(':')[0] }, 'crunch is up');

@@ -23,6 +23,11 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 const url = z.string().url();
+/** true/false/1/0/yes/no; unset or empty means `fallback`. */
+const flag = (fallback: boolean) =>
+  optionalString
+    .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']).optional())
+    .transform((v) => (v === undefined ? fallback : v === 'true' || v === '1' || v === 'yes'));
 
 const storeUrl = z
   .string()
@@ -60,6 +65,9 @@ const schema = z.object({
   MicrosoftAppType: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).optional(),
   MicrosoftAppTenantId: optionalString,
   TEAMS_ALLOWED_TENANTS: optionalString,
+  TEAMS_GRAPH_FILES: flag(false),
+  TEAMS_STREAMING: flag(true),
+  TEAMS_FILE_URL_SECRET: optionalString,
   PUBLIC_URL: optionalString.pipe(url.optional()),
 });
 
@@ -97,6 +105,12 @@ export interface TeamsConfig {
   appType: 'MultiTenant' | 'SingleTenant' | 'UserAssignedMSI';
   tenantId: string | undefined;
   allowedTenants: string[];
+  /** TEAMS_GRAPH_FILES: fetch channel and group-chat files through Microsoft Graph (admin-granted permissions). */
+  graphFiles: boolean;
+  /** TEAMS_STREAMING: stream answers in personal chats. */
+  streaming: boolean;
+  /** TEAMS_FILE_URL_SECRET: key for signed chart/file links; derived from MicrosoftAppPassword when unset. */
+  fileUrlSecret: string | undefined;
 }
 
 export interface Config {
@@ -158,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     problems.push('MicrosoftAppPassword: required with MicrosoftAppId (unless MicrosoftAppType=UserAssignedMSI)');
   if (appType !== 'MultiTenant' && e.MicrosoftAppTenantId === undefined && e.MicrosoftAppId !== undefined)
     problems.push(`MicrosoftAppTenantId: required when MicrosoftAppType=${appType}`);
+  if (e.TEAMS_GRAPH_FILES && (e.MicrosoftAppId === undefined || e.MicrosoftAppPassword === undefined))
+    problems.push('TEAMS_GRAPH_FILES: needs MicrosoftAppId and MicrosoftAppPassword (Graph tokens use the client secret)');
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -184,6 +200,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
         .split(',')
         .map((t) => t.trim())
         .filter((t) => t !== ''),
+      graphFiles: e.TEAMS_GRAPH_FILES,
+      streaming: e.TEAMS_STREAMING,
+      fileUrlSecret: e.TEAMS_FILE_URL_SECRET,
     },
   };
 }

@@ -1,0 +1,278 @@
+import type { IncomingMessage } from 'node:http';
+import { type Activity, CloudAdapter, type ConversationReference, TeamsInfo, TurnContext } from 'botbuilder';
+import type { Logger } from 'pino';
+import {
+  type Attachment,
+  type ChatAdapter,
+  type ConversationService,
+  conversationId,
+  type Reply,
+  type RouteHandler,
+  type Store,
+} from '../../src/core/index.js';
+import { authorizationFrom } from './attachments.js';
+import { type BotAuthentication, ClientCredentials, createBotAuthentication, type RequestSigner } from './auth.js';
+import { type ChannelFileSource, createGraphFileSource, GraphPermissionError } from './graph.js';
+import { ProgressPresenter, type TurnIO } from './progress.js';
+import { receiveActivity, type Received } from './receive.js';
+import { renderReply } from './render.js';
+import { postActivity, withThrottleRetry } from './send.js';
+import { createFileHost, fileUrlSecret } from './signed-urls.js';
+import { DEFAULTS, type FileHint, type TeamsAdapterConfig, type TeamsScope } from './types.js';
+
+export type { TeamsAdapterConfig, TeamsEndpoints } from './types.js';
+
+/** The Teams ChatAdapter, plus `idle()` for tests and graceful shutdown. */
+export interface TeamsChatAdapter extends ChatAdapter {
+  /** Resolves when every turn accepted so far has posted its answer. */
+  idle(): Promise<void>;
+}
+
+export interface TeamsAdapterDeps {
+  core: ConversationService;
+  store: Store;
+  logger: Logger;
+}
+
+/** Teams activities are a few KB; anything this large is not one. */
+const MAX_BODY_BYTES = 1024 * 1024;
+/** Conversation references are kept so that a restart (or a later proactive post) can still reply. */
+const REFERENCE_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+const TENANT_REFUSAL =
+  'Sorry, this Crunch bot is only available to specific organisations, and yours is not one of them. Please contact whoever installed it.';
+
+type Turned = Extract<Received, { kind: 'turn' }>;
+
+/**
+ * The Teams adapter: `POST /api/messages` verifies the Bot Framework token, answers 200 at once (Teams
+ * gives up after 15 s and resends), and works on the turn afterwards, posting through
+ * `continueConversationAsync` with the saved conversation reference. `GET /files/<id>` serves signed links.
+ */
+export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapterDeps): TeamsChatAdapter {
+  const logger = deps.logger.child({ adapter: 'teams' });
+  const auth: BotAuthentication = createBotAuthentication(config, logger);
+  const adapter = new CloudAdapter(auth);
+  adapter.onTurnError = async (_context, err) => logger.error({ err }, 'teams turn failed');
+  const now = config.now ?? Date.now;
+  const appId = config.appId ?? '';
+  const maxMessageBytes = config.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
+  const files = createFileHost({
+    store: deps.store,
+    publicUrl: config.publicUrl,
+    secret: fileUrlSecret(config.fileUrlSecret, config.appPassword),
+    ttlMs: config.fileUrlTtlMs ?? DEFAULTS.fileUrlTtlMs,
+    now,
+    logger,
+  });
+  const graph = graphSource(config, logger);
+  const inflight = new Set<Promise<void>>();
+  let stopping = false;
+
+  const messages: RouteHandler = async (req, res) => {
+    if ((req.url ?? '').split('?')[0] !== '/api/messages') return false;
+    const reply = (status: number, body: unknown = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+      return true;
+    };
+    if (req.method !== 'POST') return reply(405, { error: 'method_not_allowed' });
+    if (stopping) return reply(503, { error: 'shutting_down' });
+    if (config.appId === undefined && !isLoopback(req.socket.remoteAddress)) {
+      // Unauthenticated mode is for the local Playground: an exposed server would let anyone run the engine
+      // and make the bot call any serviceUrl they name.
+      logger.warn({ remote: req.socket.remoteAddress }, 'teams request refused: authentication is off, so only local requests are accepted');
+      return reply(401, { error: 'unauthorized' });
+    }
+    const activity = await readJson(req).catch(() => undefined);
+    if (activity === undefined || typeof activity.type !== 'string') return reply(400, { error: 'bad_activity' });
+    try {
+      await auth.authenticateRequest(activity as Activity, req.headers.authorization ?? '');
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode === 500 ? 503 : 401;
+      logger.warn({ err: { message: (err as Error).message }, status }, 'teams request refused: token not valid');
+      return reply(status, { error: status === 401 ? 'unauthorized' : 'cannot_verify_token' });
+    }
+    const received = receiveActivity(activity, { allowedTenants: config.allowedTenants, authorization: () => turnAuthorization(received) });
+    if (received.kind === 'ignore') {
+      logger.debug({ reason: received.reason }, 'teams activity ignored');
+      return reply(200);
+    }
+    const reference = TurnContext.getConversationReference(activity) as ConversationReference;
+    if (received.kind === 'refuse') {
+      logger.warn({ tenant: received.tenantId }, 'teams tenant not in TEAMS_ALLOWED_TENANTS: refused');
+      track(post(reference, async (io) => void (await io.send({ type: 'message', text: TENANT_REFUSAL }))));
+      return reply(200);
+    }
+    track(runTurn(received, reference));
+    return reply(200);
+  };
+
+  /** Per-turn bot authorization for pasted images, set while the turn's proactive context is open. */
+  const signers = new WeakMap<Received, RequestSigner | undefined>();
+  const turnAuthorization = (received: Received) => authorizationFrom(signers.get(received));
+
+  function track(work: Promise<void>): void {
+    const p = work.catch((err: unknown) => logger.error({ err }, 'teams background work failed'));
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  }
+
+  /** Runs `work` inside a proactive turn on `reference`, replying to the user's message. */
+  async function post(
+    reference: ConversationReference,
+    work: (io: TurnIO, signer: RequestSigner | undefined, context: TurnContext) => Promise<void>,
+  ) {
+    await adapter.continueConversationAsync(appId, reference, async (context) => {
+      // The continuation activity has a random id; replying to the user's message keeps channel threads.
+      if (reference.activityId !== undefined) context.activity.id = reference.activityId;
+      const connector = context.turnState.get<{ credentials?: RequestSigner } | undefined>(adapter.ConnectorClientKey);
+      await work(turnIO(context, reference, connector?.credentials), connector?.credentials, context);
+    });
+  }
+
+  function turnIO(context: TurnContext, reference: ConversationReference, signer: RequestSigner | undefined): TurnIO {
+    return {
+      send: async (activity) => (await withThrottleRetry(() => context.sendActivity(activity), logger))?.id,
+      update: async (activity) => void (await withThrottleRetry(() => context.updateActivity(activity), logger)),
+      sendRaw: async (activity, options) => {
+        const full = TurnContext.applyConversationReference({ ...activity }, reference) as Partial<Activity>;
+        delete full.replyToId;
+        return postActivity(full, await authorizationFrom(signer), options.attempts, logger);
+      },
+    };
+  }
+
+  async function runTurn(received: Turned, reference: ConversationReference): Promise<void> {
+    const log = logger.child({ conversation: conversationId(received.turn.conversation), message: received.turn.messageKey });
+    await deps.store.set(`teams:ref:${reference.conversation.id}`, reference, REFERENCE_TTL_MS).catch((err: unknown) => log.warn({ err }, 'could not save the conversation reference'));
+    await post(reference, async (io, signer, context) => {
+      signers.set(received, signer);
+      const presenter = new ProgressPresenter(io, {
+        typingIntervalMs: config.typingIntervalMs ?? DEFAULTS.typingIntervalMs,
+        streamIntervalMs: 1000,
+        streaming: (config.streaming ?? true) && received.scope === 'personal',
+        logger: log,
+        now,
+      });
+      presenter.start();
+      const extra = await channelFiles(received, context, log);
+      const turn = { ...received.turn, attachments: [...received.turn.attachments, ...extra.attachments], notices: extra.notices };
+      const answer = await deps.core.handle(turn, presenter.sink);
+      if (answer === undefined) {
+        await presenter.close('duplicate');
+        return;
+      }
+      await presenter.close(answer.kind === 'error' ? 'failed' : 'done');
+      await deliver(answer, presenter, io, log);
+    });
+  }
+
+  /** Files Teams only hinted at: fetched through Graph when enabled, otherwise explained. */
+  async function channelFiles(received: Turned, context: TurnContext, log: Logger): Promise<{ attachments: Attachment[]; notices: string[] }> {
+    const hints = received.fileHints;
+    if (hints.length === 0) return { attachments: [], notices: [] };
+    if (graph !== undefined && received.graph !== undefined && received.tenantId !== undefined) {
+      try {
+        let locator = received.graph;
+        if (locator.kind === 'channel' && locator.teamId === undefined) {
+          // Graph addresses a team by its Azure AD group id, which message activities usually lack.
+          locator = { ...locator, teamId: (await TeamsInfo.getTeamDetails(context, locator.teamThreadId)).aadGroupId };
+        }
+        const found = await graph.files(received.tenantId, locator);
+        if (found.length > 0) return { attachments: found, notices: [] };
+      } catch (err) {
+        log.warn({ err }, 'microsoft graph file lookup failed');
+        if (err instanceof GraphPermissionError) return { attachments: [], notices: hints.map((h) => graphRefusedNotice(h, err.permission)) };
+      }
+    }
+    return { attachments: [], notices: hints.map((h) => unreachableFileNotice(h, received.scope, graph !== undefined)) };
+  }
+
+  async function deliver(reply: Reply, presenter: ProgressPresenter, io: TurnIO, log: Logger): Promise<void> {
+    const parts = await renderReply(reply, { maxMessageBytes, host: (file) => files.put(file), textOnly: presenter.streaming });
+    let rest = parts;
+    if (presenter.streaming && parts[0]?.part === 'text' && (await presenter.endStream(parts[0].activity))) rest = parts.slice(1);
+    let textFailed = false;
+    for (const part of rest) {
+      try {
+        await io.send(part.activity);
+      } catch (err) {
+        const status = (err as { statusCode?: number }).statusCode;
+        log.warn({ err: { message: (err as Error).message, status }, part: part.part }, 'teams could not post part of the answer');
+        if (part.fallback !== undefined) {
+          const retried = await part.fallback().then((a) => io.send(a)).then(() => true, () => false);
+          if (retried) continue;
+        }
+        if (part.part === 'text') textFailed = true;
+      }
+    }
+    if (textFailed) {
+      await io
+        .send({ type: 'message', text: '⚠️ I finished, but Teams would not accept my answer message. Please ask again, perhaps for a shorter answer.' })
+        .catch((err: unknown) => log.error({ err }, 'teams could not post the fallback message'));
+    }
+  }
+
+  async function idle(): Promise<void> {
+    while (inflight.size > 0) await Promise.allSettled([...inflight]);
+  }
+
+  return {
+    name: 'teams',
+    routes: [messages, files.route],
+    async start() {
+      if (config.appId !== undefined && !config.publicUrl.startsWith('https://')) {
+        logger.warn({ publicUrl: config.publicUrl }, 'PUBLIC_URL is not https: Teams cannot load large charts or file links from it');
+      }
+      logger.info({ auth: config.appId !== undefined, graphFiles: graph !== undefined, tenants: config.allowedTenants.length }, 'teams adapter ready');
+    },
+    idle,
+    async stop() {
+      stopping = true;
+      await idle();
+    },
+  };
+}
+
+function graphSource(config: TeamsAdapterConfig, logger: Logger): ChannelFileSource | undefined {
+  if (!config.graphFiles) return undefined;
+  if (config.appId === undefined || config.appPassword === undefined) {
+    logger.warn('TEAMS_GRAPH_FILES needs MicrosoftAppId and MicrosoftAppPassword (client secret); channel files stay off');
+    return undefined;
+  }
+  return createGraphFileSource({
+    credentials: new ClientCredentials(config.appId, config.appPassword),
+    graphUrl: config.endpoints?.graphUrl ?? DEFAULTS.graphUrl,
+    loginUrl: config.endpoints?.graphLoginUrl ?? DEFAULTS.graphLoginUrl,
+  });
+}
+
+export function unreachableFileNotice(hint: FileHint, scope: TeamsScope, graphOn: boolean): string {
+  const where = scope === 'channel' ? 'channel posts' : scope === 'groupChat' ? 'group chats' : 'this message';
+  const how = graphOn
+    ? 'I could not find it through Microsoft Graph either.'
+    : 'Ask your Teams admin to let Crunch read channel files (Microsoft Graph application permissions ChannelMessage.Read.All, Chat.Read.All and Files.Read.All, then TEAMS_GRAPH_FILES=true).';
+  return `**${hint.name}** skipped: Teams does not hand bots the files in ${where}. Send it to me in a 1:1 chat with Crunch instead. ${how}`;
+}
+
+function graphRefusedNotice(hint: FileHint, permission: string): string {
+  return `**${hint.name}** skipped: Microsoft Graph refused to show me this message's files. A Teams admin must grant Crunch the ${permission} and Files.Read.All application permissions; until then, send the file to me in a 1:1 chat.`;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+}
+
+async function readJson(req: IncomingMessage): Promise<Partial<Activity> & Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new Error('body too large');
+    chunks.push(chunk);
+  }
+  const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+  return parsed as Partial<Activity> & Record<string, unknown>;
+}

@@ -1,0 +1,181 @@
+import type { Activity } from 'botbuilder';
+import type { Attachment, Turn } from '../../src/core/index.js';
+import { type BotAuthorization, fileDownloadAttachment, inlineImageAttachment } from './attachments.js';
+import { cleanIncomingText, decodeEntities } from './markdown.js';
+import {
+  FILE_DOWNLOAD_INFO,
+  type FileDownloadInfo,
+  type FileHint,
+  type GraphMessageLocator,
+  type TeamsChannelData,
+  type TeamsScope,
+} from './types.js';
+
+/**
+ * Teams activity → Turn, with small pure filters (bolt-style): only messages, never the bot's own, only
+ * mentions outside personal chat, only allowed tenants. Files are turned into streaming Attachments; files
+ * Teams only hints at (channel and group-chat files live in SharePoint) come back as `fileHints`.
+ */
+export type Received =
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'refuse'; tenantId: string | undefined }
+  | {
+      kind: 'turn';
+      turn: Turn;
+      scope: TeamsScope;
+      tenantId: string | undefined;
+      fileHints: FileHint[];
+      /** Where Microsoft Graph finds this message, for channel and group-chat files. */
+      graph: GraphMessageLocator | undefined;
+    };
+
+export interface ReceiveOptions {
+  allowedTenants: string[];
+  /** The bot's bearer token for pasted images, available once the turn runs. */
+  authorization: BotAuthorization;
+}
+
+export function tenantOf(activity: Partial<Activity>): string | undefined {
+  const channelData = activity.channelData as TeamsChannelData | undefined;
+  return activity.conversation?.tenantId ?? channelData?.tenant?.id;
+}
+
+export function scopeOf(activity: Partial<Activity>): TeamsScope {
+  const type = activity.conversation?.conversationType;
+  if (type === 'channel' || type === 'groupChat' || type === 'personal') return type;
+  return activity.conversation?.isGroup ? 'groupChat' : 'personal';
+}
+
+/** Splits `19:abc@thread.tacv2;messageid=1700000000000` into the channel and the reply-chain root. */
+export function splitConversationId(id: string): { base: string; rootId: string | undefined } {
+  const match = /^(.*?);messageid=(.+)$/i.exec(id);
+  return match ? { base: match[1]!, rootId: match[2]! } : { base: id, rootId: undefined };
+}
+
+export function isTenantAllowed(tenantId: string | undefined, allowed: string[]): boolean {
+  if (allowed.length === 0) return true;
+  return tenantId !== undefined && allowed.some((t) => t.toLowerCase() === tenantId.toLowerCase());
+}
+
+export function receiveActivity(activity: Partial<Activity>, options: ReceiveOptions): Received {
+  if (activity.type !== 'message') return { kind: 'ignore', reason: `activity type ${activity.type ?? 'none'}` };
+  const botId = activity.recipient?.id;
+  if (activity.from?.id !== undefined && activity.from.id === botId) return { kind: 'ignore', reason: 'own message' };
+  const conversationId = activity.conversation?.id;
+  if (conversationId === undefined || activity.id === undefined) return { kind: 'ignore', reason: 'no conversation or id' };
+
+  const tenantId = tenantOf(activity);
+  if (!isTenantAllowed(tenantId, options.allowedTenants)) return { kind: 'refuse', tenantId };
+
+  const scope = scopeOf(activity);
+  const botMentions = (activity.entities ?? [])
+    .filter((e) => e.type === 'mention' && (e as { mentioned?: { id?: string } }).mentioned?.id === botId)
+    .map((e) => String((e as { text?: string }).text ?? ''));
+  const rawText = activity.text ?? '';
+  const mentionedByName = activity.recipient?.name !== undefined && rawText.includes(`<at>${activity.recipient.name}</at>`);
+  if (scope !== 'personal' && botMentions.length === 0 && !mentionedByName) return { kind: 'ignore', reason: 'bot not mentioned' };
+
+  const { attachments, fileHints } = readAttachments(activity, options.authorization);
+  const channelData = activity.channelData as TeamsChannelData | undefined;
+  const { base, rootId } = splitConversationId(conversationId);
+  const root = rootId ?? activity.id;
+  const channel = scope === 'channel' ? (channelData?.channel?.id ?? base) : conversationId;
+  const thread = scope === 'channel' ? root : conversationId;
+
+  let graph: GraphMessageLocator | undefined;
+  if (scope === 'channel' && channelData?.team?.id !== undefined) {
+    const teamId = channelData.team.aadGroupId;
+    graph = { kind: 'channel', teamId, teamThreadId: channelData.team.id, channelId: channel, rootId: root, messageId: activity.id };
+  } else if (scope === 'groupChat') {
+    graph = { kind: 'chat', chatId: conversationId, messageId: activity.id };
+  }
+
+  const turn: Turn = {
+    conversation: { platform: 'teams', workspace: tenantId ?? 'unknown', channel, thread },
+    messageKey: `teams:${conversationId}:${activity.id}`,
+    user: {
+      id: activity.from?.aadObjectId ?? activity.from?.id ?? 'unknown',
+      ...(activity.from?.name !== undefined ? { name: activity.from.name } : {}),
+    },
+    text: cleanIncomingText(rawText, botMentions, activity.recipient?.name),
+    attachments,
+  };
+  return { kind: 'turn', turn, scope, tenantId, fileHints, graph };
+}
+
+interface TeamsAttachment {
+  contentType?: string;
+  contentUrl?: string;
+  content?: unknown;
+  name?: string;
+}
+
+function readAttachments(activity: Partial<Activity>, authorization: BotAuthorization): { attachments: Attachment[]; fileHints: FileHint[] } {
+  const attachments: Attachment[] = [];
+  const hints: FileHint[] = [];
+  const raw = (activity.attachments ?? []) as TeamsAttachment[];
+  let images = 0;
+  const hasImageAttachment = raw.some((a) => a.contentType?.startsWith('image/') && a.contentUrl !== undefined);
+  for (const a of raw) {
+    const type = (a.contentType ?? '').toLowerCase();
+    if (type === FILE_DOWNLOAD_INFO) {
+      const info = (a.content ?? {}) as FileDownloadInfo;
+      const name = a.name ?? `file.${info.fileType ?? 'bin'}`;
+      attachments.push(fileDownloadAttachment(name, info, undefined));
+    } else if (type.startsWith('image/') && a.contentUrl !== undefined) {
+      attachments.push(inlineImageAttachment(images++, type, a.contentUrl, authorization));
+    } else if (type === 'text/html') {
+      hints.push(...hintsFromHtml(typeof a.content === 'string' ? a.content : '', hasImageAttachment));
+    } else if (type === 'reference') {
+      hints.push({ name: a.name ?? 'a shared file', ...(a.contentUrl !== undefined ? { url: a.contentUrl } : {}) });
+    } else if (type.startsWith('application/vnd.microsoft.card.') || type === 'application/vnd.microsoft.teams.card.o365connector') {
+      // Cards (e.g. a forwarded card) are not files.
+    } else if (a.name !== undefined || a.contentUrl !== undefined) {
+      hints.push({ name: a.name ?? 'an attachment', ...(a.contentUrl !== undefined ? { url: a.contentUrl } : {}) });
+    }
+  }
+  hints.push(...sharePointLinks(activity.text ?? ''));
+  return { attachments, fileHints: dedupeHints(hints) };
+}
+
+const SHAREPOINT = /https:\/\/[a-z0-9.-]*(?:sharepoint\.com|sharepoint\.us|onedrive\.live\.com|1drv\.ms)\/[^\s"'<>)]*/gi;
+
+/** File links and stubs in the message HTML: SharePoint/OneDrive links, <attachment> tags, pasted images. */
+export function hintsFromHtml(html: string, hasImageAttachment: boolean): FileHint[] {
+  const hints: FileHint[] = [];
+  for (const m of html.matchAll(/<a\b[^>]*href="([^"]+)"[^>]*>(.*?)<\/a>/gis)) {
+    const url = decodeEntities(m[1]!);
+    SHAREPOINT.lastIndex = 0;
+    if (SHAREPOINT.test(url)) hints.push({ name: decodeEntities(m[2]!.replace(/<[^>]*>/g, '')).trim() || fileName(url), url });
+  }
+  const attachmentTags = [...html.matchAll(/<attachment\b[^>]*>/gi)].length;
+  for (let i = 0; i < attachmentTags; i++) hints.push({ name: attachmentTags === 1 ? 'the attached file' : `attached file ${i + 1}` });
+  if (!hasImageAttachment) {
+    const images = [...html.matchAll(/<img\b[^>]*>/gi)].filter((m) => !/schema\.skype\.com\/(Emoji|Mention)/i.test(m[0]));
+    images.forEach((_, i) => hints.push({ name: images.length === 1 ? 'the pasted image' : `pasted image ${i + 1}` }));
+  }
+  return hints;
+}
+
+function sharePointLinks(text: string): FileHint[] {
+  return [...text.matchAll(SHAREPOINT)].map((m) => ({ name: fileName(m[0]), url: m[0] }));
+}
+
+function fileName(url: string): string {
+  try {
+    const last = new URL(url).pathname.split('/').filter((p) => p !== '').pop();
+    return last !== undefined ? decodeURIComponent(last) : 'a shared file';
+  } catch {
+    return 'a shared file';
+  }
+}
+
+function dedupeHints(hints: FileHint[]): FileHint[] {
+  const seen = new Set<string>();
+  return hints.filter((h) => {
+    const key = h.url ?? h.name;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { hintsFromHtml, receiveActivity, splitConversationId } from '../../../adapters/teams/receive.js';
+
+const BOT = '28:00000000-0000-4000-8000-00000000b07a';
+const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
+
+function fixture(name: string): Record<string, any> {
+  const text = readFileSync(new URL(`../../fixtures/teams/${name}.json`, import.meta.url), 'utf8')
+    .replaceAll('{{botId}}', BOT)
+    .replaceAll('{{tenantId}}', TENANT)
+    .replaceAll('{{serviceUrl}}', 'https://smba.trafficmanager.net/emea/')
+    .replaceAll('{{downloadUrl}}', 'https://contoso-my.sharepoint.com/download?token=abc')
+    .replaceAll('{{imageUrl}}', 'https://smba.trafficmanager.net/emea/v3/attachments/0-weu-d3/views/original');
+  return JSON.parse(text) as Record<string, any>;
+}
+
+const options = { allowedTenants: [], authorization: async () => undefined };
+
+describe('receiveActivity', () => {
+  it('keys a personal chat by its conversation, with a download-info file', () => {
+    const r = receiveActivity(fixture('personal-file'), options);
+    if (r.kind !== 'turn') throw new Error(r.kind);
+    expect(r.scope).toBe('personal');
+    expect(r.turn.conversation).toEqual({ platform: 'teams', workspace: TENANT, channel: 'a:1Tq0mJ3yXw8-personal-megan', thread: 'a:1Tq0mJ3yXw8-personal-megan' });
+    expect(r.turn.messageKey).toBe('teams:a:1Tq0mJ3yXw8-personal-megan:1772446531200');
+    expect(r.turn.user).toEqual({ id: '6de8fa26-6e1b-4a6e-9a5b-1b2d5a0c9f11', name: 'Megan Bowen' });
+    expect(r.turn.attachments.map((a) => [a.name, a.sourceId])).toEqual([['sales.xlsx', 'teams:file:1150D938-8870-4044-9F2C-5BBDEBA70C9D']]);
+    expect(r.fileHints).toEqual([]);
+  });
+
+  it('keys a channel message by the reply-chain root, for the root and for replies', () => {
+    const root = receiveActivity(fixture('channel-mention'), options);
+    const reply = receiveActivity(fixture('channel-reply'), options);
+    if (root.kind !== 'turn' || reply.kind !== 'turn') throw new Error('not turns');
+    expect(root.turn.conversation.thread).toBe('1772449200100');
+    expect(reply.turn.conversation).toEqual(root.turn.conversation);
+    expect(reply.turn.messageKey).not.toBe(root.turn.messageKey);
+    expect(root.turn.text).toBe('what is the average of 3, 5 and 10?');
+    expect(root.graph).toMatchObject({ kind: 'channel', teamThreadId: '19:team0000000000000a@thread.tacv2', rootId: '1772449200100' });
+  });
+
+  it('keeps pasted images as attachments and does not double count the HTML copy', () => {
+    const r = receiveActivity(fixture('inline-image'), options);
+    if (r.kind !== 'turn') throw new Error(r.kind);
+    expect(r.turn.attachments.map((a) => a.name)).toEqual(['pasted-image-1.png']);
+    expect(r.fileHints).toEqual([]);
+  });
+
+  it('reports channel file links as hints', () => {
+    const r = receiveActivity(fixture('channel-file-link'), options);
+    if (r.kind !== 'turn') throw new Error(r.kind);
+    expect(r.turn.attachments).toEqual([]);
+    expect(r.fileHints.map((h) => h.name)).toEqual(['Q3 budget.xlsx', 'the attached file']);
+  });
+
+  it('ignores non-messages, its own messages and unmentioned channel messages', () => {
+    expect(receiveActivity({ ...fixture('personal-text'), type: 'conversationUpdate' }, options).kind).toBe('ignore');
+    const own = fixture('personal-text');
+    own.from = own.recipient;
+    expect(receiveActivity(own, options).kind).toBe('ignore');
+    const unmentioned = fixture('channel-mention');
+    unmentioned.entities = [];
+    unmentioned.text = 'hello team';
+    expect(receiveActivity(unmentioned, options)).toEqual({ kind: 'ignore', reason: 'bot not mentioned' });
+  });
+
+  it('refuses tenants outside the allow-list, and messages without a tenant when a list is set', () => {
+    expect(receiveActivity(fixture('personal-text'), { ...options, allowedTenants: ['other'] }).kind).toBe('refuse');
+    expect(receiveActivity(fixture('personal-text'), { ...options, allowedTenants: [TENANT.toUpperCase()] }).kind).toBe('turn');
+    const noTenant = fixture('personal-text');
+    delete noTenant.conversation.tenantId;
+    delete noTenant.channelData;
+    expect(receiveActivity(noTenant, { ...options, allowedTenants: [TENANT] }).kind).toBe('refuse');
+  });
+});
+
+describe('file hints', () => {
+  it('ignores emoji and mention markup, finds pasted images and SharePoint links', () => {
+    expect(hintsFromHtml('<img itemtype="http://schema.skype.com/Emoji" src="x">', false)).toEqual([]);
+    expect(hintsFromHtml('<img src="https://eu-api.asm.skype.com/v1/objects/0/views/imgo">', false)).toEqual([{ name: 'the pasted image' }]);
+    expect(hintsFromHtml('<a href="https://contoso.sharepoint.com/a/b/Plan.xlsx">Plan.xlsx</a>', false)).toEqual([
+      { name: 'Plan.xlsx', url: 'https://contoso.sharepoint.com/a/b/Plan.xlsx' },
+    ]);
+  });
+
+  it('splits conversation ids', () => {
+    expect(splitConversationId('19:a@thread.tacv2;messageid=17')).toEqual({ base: '19:a@thread.tacv2', rootId: '17' });
+    expect(splitConversationId('a:1')).toEqual({ base: 'a:1', rootId: undefined });
+  });
+});

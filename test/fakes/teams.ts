@@ -1,0 +1,302 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { listen, sendJson, type RunningServer } from './http.js';
+
+/**
+ * A fake Microsoft side of a Teams bot, over real HTTP on 127.0.0.1:
+ *  - the Bot Framework connector the activities' `serviceUrl` points at: records what the bot posts
+ *    (POST /v3/conversations/{id}/activities[/{replyToId}], PUT updates), answers 429/5xx on demand;
+ *  - the token issuer: OpenID metadata + JWKS that inbound tokens are signed against (jose), and an
+ *    Azure AD-like token endpoint for the bot's own token, which the connector then requires;
+ *  - file hosting: pre-authenticated personal-chat download URLs, and pasted-image URLs that need the
+ *    bot's token;
+ *  - a sliver of Microsoft Graph (channel messages with `reference` attachments, /shares downloads).
+ */
+
+export interface RecordedActivity {
+  method: 'POST' | 'PUT' | 'DELETE';
+  conversationId: string;
+  /** POST …/activities/{replyToId}: a reply (threaded in channels). */
+  replyToId?: string;
+  /** PUT/DELETE …/activities/{activityId}. */
+  activityId?: string;
+  /** The id the fake assigned (POST). */
+  id?: string;
+  activity: Record<string, any>;
+  authorization: string | undefined;
+  /** The status the fake answered with (200, or an injected failure). */
+  status: number;
+}
+
+export interface FakeTeamsOptions {
+  appId?: string;
+  appPassword?: string;
+  /** Require the bot's token on connector calls (off for auth-off tests). Default true. */
+  requireBotToken?: boolean;
+}
+
+export interface Failure {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+export interface FakeTeams {
+  url: string;
+  /** The serviceUrl activities carry (with a trailing slash, like Teams'). */
+  serviceUrl: string;
+  appId: string;
+  appPassword: string;
+  botId: string;
+  endpoints: { openIdMetadataUrl: string; tokenIssuer: string; loginUrl: string; oAuthScope: string; graphUrl: string; graphLoginUrl: string };
+  /** Everything the bot sent to the connector, in arrival order. */
+  recorded: RecordedActivity[];
+  /** Connector calls answered with an injected failure. */
+  failures: RecordedActivity[];
+  /** Bot tokens issued by the token endpoint. */
+  issuedTokens: string[];
+  /** Files served to the bot: download URL path → bytes. */
+  downloads: string[];
+  /** Signs an inbound Bot Framework token for `serviceUrl` (overrides for bad-token tests). */
+  signToken(claims?: { aud?: string; iss?: string; serviceurl?: string; expSeconds?: number }, otherKey?: boolean): Promise<string>;
+  /** A pre-authenticated personal-chat download URL. */
+  hostDownload(bytes: Buffer): string;
+  /** A pasted-image contentUrl on the connector, which needs the bot's bearer token. */
+  hostInlineImage(bytes: Buffer): string;
+  /** A SharePoint file plus the Graph message that references it. */
+  hostGraphMessage(path: string, files: Array<{ name: string; bytes: Buffer }>): Array<{ name: string; contentUrl: string }>;
+  /** The team's Azure AD group id returned by GET /v3/teams/{id}. */
+  teamAadGroupId: string;
+  /** Refuses Graph calls with 403 (permission not granted). */
+  denyGraph: boolean;
+  /** Refuses streaming activities with 403 ContentStreamNotAllowed (the user pressed Stop, or a timeout). */
+  refuseStreaming: boolean;
+  /** The next `count` connector POSTs fail this way. */
+  failNext(count: number, failure: Failure): void;
+  /** Resolves when a recorded (or failed) activity matches (checks those already seen first). */
+  waitFor(predicate: (r: RecordedActivity) => boolean, timeoutMs?: number): Promise<RecordedActivity>;
+  /** Messages (type message) the bot posted into a conversation (base id, thread suffix ignored). */
+  messages(conversationPrefix?: string): RecordedActivity[];
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<FakeTeams> {
+  const appId = options.appId ?? '00000000-0000-4000-8000-00000000b07a';
+  const appPassword = options.appPassword ?? 'fake-app-password';
+  const requireBotToken = options.requireBotToken ?? true;
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const other = await generateKeyPair('RS256');
+  const kid = 'fake-key-1';
+  const jwk = { ...(await exportJWK(publicKey)), kid, use: 'sig', alg: 'RS256', endorsements: ['msteams', 'webchat', 'emulator'] };
+  const events = new EventEmitter();
+  events.setMaxListeners(100);
+
+  const state = {
+    recorded: [] as RecordedActivity[],
+    failures: [] as RecordedActivity[],
+    issuedTokens: [] as string[],
+    graphTokens: [] as string[],
+    downloads: [] as string[],
+    pendingFailures: [] as Failure[],
+    blobs: new Map<string, Buffer>(),
+    graphMessages: new Map<string, { attachments: unknown[] }>(),
+    sharedFiles: new Map<string, Buffer>(),
+    nextId: 1,
+  };
+
+  let server: RunningServer;
+  const url = () => server.url;
+  const tokenIssuer = 'https://api.botframework.com';
+  const botToken = (req: IncomingMessage) => req.headers.authorization;
+  const botAuthorized = (req: IncomingMessage) => !requireBotToken || state.issuedTokens.some((t) => botToken(req) === `Bearer ${t}`);
+
+  server = await listen(async (req, res, body, reqUrl) => {
+    const path = reqUrl.pathname;
+    if (req.method === 'GET' && path === '/v1/.well-known/openidconfiguration') {
+      return sendJson(res, 200, { issuer: tokenIssuer, jwks_uri: `${url()}/v1/.well-known/keys`, id_token_signing_alg_values_supported: ['RS256'] });
+    }
+    if (req.method === 'GET' && path === '/v1/.well-known/keys') return sendJson(res, 200, { keys: [jwk] });
+
+    if (req.method === 'POST' && path === '/botframework.com/oauth2/v2.0/token') {
+      const form = new URLSearchParams(body.toString('utf8'));
+      if (form.get('client_id') !== appId || form.get('client_secret') !== appPassword) return sendJson(res, 401, { error: 'invalid_client' });
+      if (form.get('scope') !== `${tokenIssuer}/.default` || form.get('grant_type') !== 'client_credentials') return sendJson(res, 400, { error: 'invalid_scope' });
+      const token = `bot-token-${state.issuedTokens.length + 1}`;
+      state.issuedTokens.push(token);
+      return sendJson(res, 200, { token_type: 'Bearer', expires_in: 3600, access_token: token });
+    }
+    const graphLogin = /^\/graph-login\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(path);
+    if (req.method === 'POST' && graphLogin) {
+      const form = new URLSearchParams(body.toString('utf8'));
+      if (form.get('client_id') !== appId || form.get('client_secret') !== appPassword) return sendJson(res, 401, { error: 'invalid_client' });
+      const token = `graph-token-${state.graphTokens.length + 1}`;
+      state.graphTokens.push(token);
+      return sendJson(res, 200, { token_type: 'Bearer', expires_in: 3600, access_token: token });
+    }
+
+    if (req.method === 'GET' && path.startsWith('/download/')) {
+      const bytes = state.blobs.get(path);
+      if (!bytes) return sendJson(res, 404, { error: 'expired' });
+      state.downloads.push(path);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+      return void res.end(bytes);
+    }
+    if (req.method === 'GET' && /^\/v3\/attachments\/[^/]+\/views\/original$/.test(path)) {
+      if (!state.issuedTokens.some((t) => botToken(req) === `Bearer ${t}`)) return sendJson(res, 401, { error: 'unauthorized' });
+      const bytes = state.blobs.get(path)!;
+      state.downloads.push(path);
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': bytes.length });
+      return void res.end(bytes);
+    }
+    const team = /^\/v3\/teams\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && team) {
+      if (!botAuthorized(req)) return sendJson(res, 401, { error: 'unauthorized' });
+      return sendJson(res, 200, { id: decodeURIComponent(team[1]!), name: 'Finance', aadGroupId: fake.teamAadGroupId });
+    }
+
+    if (path.startsWith('/graph/v1.0/')) {
+      if (!state.graphTokens.some((t) => req.headers.authorization === `Bearer ${t}`)) return sendJson(res, 401, { error: 'unauthorized' });
+      if (fake.denyGraph) return sendJson(res, 403, { error: { code: 'Forbidden', message: 'Missing role permissions' } });
+      const share = /^\/graph\/v1\.0\/shares\/u!([^/]+)\/driveItem\/content$/.exec(path);
+      if (share) {
+        const contentUrl = Buffer.from(share[1]!, 'base64url').toString('utf8');
+        const bytes = state.sharedFiles.get(contentUrl);
+        if (!bytes) return sendJson(res, 404, { error: 'itemNotFound' });
+        state.downloads.push(path);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+        return void res.end(bytes);
+      }
+      const message = state.graphMessages.get(decodeURIComponent(path.slice('/graph/v1.0'.length)));
+      return message ? sendJson(res, 200, message) : sendJson(res, 404, { error: 'NotFound' });
+    }
+
+    const activityPath = /^\/v3\/conversations\/([^/]+)\/activities(?:\/([^/]+))?$/.exec(path);
+    if (activityPath) {
+      const conversationId = decodeURIComponent(activityPath[1]!);
+      const second = activityPath[2] !== undefined ? decodeURIComponent(activityPath[2]) : undefined;
+      const method = req.method as RecordedActivity['method'];
+      const record: RecordedActivity = {
+        method,
+        conversationId,
+        ...(method === 'POST' && second !== undefined ? { replyToId: second } : {}),
+        ...(method !== 'POST' && second !== undefined ? { activityId: second } : {}),
+        activity: body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, any>) : {},
+        authorization: req.headers.authorization,
+        status: 200,
+      };
+      if (!botAuthorized(req)) return sendJson(res, 401, { message: 'Authorization has been denied for this request.' });
+      const streaming = JSON.stringify(record.activity.entities ?? []).includes('streaminfo');
+      const failure: Failure | undefined =
+        method === 'POST' && streaming && fake.refuseStreaming
+          ? { status: 403, body: { error: { code: 'ContentStreamNotAllowed', message: 'Content stream is not allowed' } } }
+          : method === 'POST'
+            ? state.pendingFailures.shift()
+            : undefined;
+      if (failure) {
+        record.status = failure.status;
+        state.failures.push(record);
+        events.emit('record', record);
+        return sendJson(res, failure.status, failure.body ?? { error: { code: 'Throttled', message: 'injected failure' } }, failure.headers);
+      }
+      if (method === 'POST') record.id = `activity-${state.nextId++}`;
+      state.recorded.push(record);
+      events.emit('record', record);
+      return sendJson(res, 200, { id: record.id ?? second ?? '' });
+    }
+    sendJson(res, 404, { error: `fake teams: no route for ${req.method} ${path}` });
+  });
+
+  const fake: FakeTeams = {
+    url: server.url,
+    serviceUrl: `${server.url}/`,
+    appId,
+    appPassword,
+    botId: `28:${appId}`,
+    endpoints: {
+      openIdMetadataUrl: `${server.url}/v1/.well-known/openidconfiguration`,
+      tokenIssuer,
+      loginUrl: `${server.url}/botframework.com`,
+      oAuthScope: tokenIssuer,
+      graphUrl: `${server.url}/graph/v1.0`,
+      graphLoginUrl: `${server.url}/graph-login`,
+    },
+    recorded: state.recorded,
+    failures: state.failures,
+    issuedTokens: state.issuedTokens,
+    downloads: state.downloads,
+    teamAadGroupId: '8d5a2c1e-0000-4000-8000-00000000feed',
+    denyGraph: false,
+    refuseStreaming: false,
+    async signToken(claims = {}, otherKey = false) {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ serviceurl: claims.serviceurl ?? `${server.url}/` })
+        .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
+        .setIssuer(claims.iss ?? tokenIssuer)
+        .setAudience(claims.aud ?? appId)
+        .setNotBefore(now - 60)
+        .setIssuedAt(now - 60)
+        .setExpirationTime(now + (claims.expSeconds ?? 600))
+        .sign(otherKey ? other.privateKey : privateKey);
+    },
+    hostDownload(bytes) {
+      const path = `/download/${state.nextId++}`;
+      state.blobs.set(path, bytes);
+      return `${server.url}${path}`;
+    },
+    hostInlineImage(bytes) {
+      const path = `/v3/attachments/0-eus-d${state.nextId++}/views/original`;
+      state.blobs.set(path, bytes);
+      return `${server.url}${path}`;
+    },
+    hostGraphMessage(path, files) {
+      const attachments = files.map((f, i) => {
+        const contentUrl = `https://contoso.sharepoint.com/sites/Finance/Shared%20Documents/General/${encodeURIComponent(f.name)}`;
+        state.sharedFiles.set(contentUrl, f.bytes);
+        return { id: `att-${i}`, contentType: 'reference', contentUrl, name: f.name };
+      });
+      state.graphMessages.set(path, { attachments });
+      return attachments;
+    },
+    failNext(count, failure) {
+      for (let i = 0; i < count; i++) state.pendingFailures.push(failure);
+    },
+    waitFor(predicate, timeoutMs = 10_000) {
+      const found = [...state.recorded, ...state.failures].find(predicate);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          events.off('record', onRecord);
+          reject(new Error(`fake teams: nothing matching was posted; recorded:\n${JSON.stringify(state.recorded.map(summary), null, 1)}`));
+        }, timeoutMs);
+        const onRecord = (r: RecordedActivity) => {
+          if (!predicate(r)) return;
+          clearTimeout(timer);
+          events.off('record', onRecord);
+          resolve(r);
+        };
+        events.on('record', onRecord);
+      });
+    },
+    messages(conversationPrefix) {
+      return state.recorded.filter(
+        (r) => r.method === 'POST' && r.activity.type === 'message' && (conversationPrefix === undefined || r.conversationId.startsWith(conversationPrefix)),
+      );
+    },
+    reset() {
+      state.recorded.length = 0;
+      state.failures.length = 0;
+      state.downloads.length = 0;
+      state.pendingFailures.length = 0;
+      fake.denyGraph = false;
+      fake.refuseStreaming = false;
+    },
+    close: () => server.close(),
+  };
+  return fake;
+}
+
+function summary(r: RecordedActivity) {
+  return { method: r.method, conversationId: r.conversationId, type: r.activity.type, text: String(r.activity.text ?? '').slice(0, 80) };
+}
