@@ -8,13 +8,28 @@ import { startServer } from '../server/index.js';
 
 /** `crunch serve`: the bot server with every configured adapter; stops cleanly on SIGINT/SIGTERM. */
 export async function serve(config: Config, logger: Logger): Promise<number> {
+  // One bad turn must never take the bot down: a stray rejection from an SDK is logged, not fatal.
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
+
   const crunch = await createCrunch(config, logger);
-  const adapters: ChatAdapter[] = [];
   const deps = { core: crunch.core, store: crunch.store, logger };
+  const adapters: ChatAdapter[] = [];
   if (config.slack) adapters.push(createSlackAdapter(config.slack, deps));
   adapters.push(createTeamsAdapter({ ...config.teams, publicUrl: config.publicUrl }, deps));
   const server = await startServer({ port: config.port, routes: adapters.flatMap((a) => a.routes), logger });
-  for (const adapter of adapters) await adapter.start();
+
+  async function shutdown(): Promise<void> {
+    for (const adapter of adapters) await adapter.stop();
+    await server.close();
+    await crunch.close();
+  }
+
+  try {
+    for (const adapter of adapters) await adapter.start();
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
   logger.info({ url: server.url, adapters: adapters.map((a) => a.name), store: config.storeUrl.split(':')[0] }, 'crunch is up');
 
   await new Promise<void>((resolve) => {
@@ -22,8 +37,6 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   logger.info('shutting down: finishing turns in flight');
-  for (const adapter of adapters) await adapter.stop();
-  await server.close();
-  await crunch.close();
+  await shutdown();
   return 0;
 }

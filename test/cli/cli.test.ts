@@ -132,3 +132,22 @@ describe('crunch CLI', () => {
     expect(unknown.stderr).toContain('Unknown command: frobnicate');
   });
 });
+
+describe('crunch serve with a bad Slack token', () => {
+  it('says what to fix and exits instead of hanging with a half-started server', async () => {
+    const { startFakeSlack } = await import('../fakes/slack.js');
+    const slack = await startFakeSlack();
+    try {
+      const result = await run(['serve'], '', {
+        PORT: String(await freePort()),
+        SLACK_BOT_TOKEN: 'xoxb-not-a-real-token',
+        SLACK_SIGNING_SECRET: 'secret',
+        SLACK_API_URL: `${slack.url}/api/`,
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/Slack rejected SLACK_BOT_TOKEN \(invalid_auth\)/);
+    } finally {
+      await slack.close();
+    }
+  });
+});
