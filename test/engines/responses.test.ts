@@ -205,6 +205,7 @@ describe('responses engine against the fake OpenAI', () => {
       OPENAI_BASE_URL: '',
       AZURE_OPENAI_ENDPOINT: fake.url,
       AZURE_OPENAI_API_KEY: fake.apiKey,
+      OPENAI_API_VERSION: 'preview',
       CRUNCH_MODEL: 'my-deployment',
     }));
     const reply = await ask(stack, 't1', 'hello azure');
@@ -212,6 +213,7 @@ describe('responses engine against the fake OpenAI', () => {
     const calls = responsesCalls(stack);
     expect(calls[0]).toMatchObject({ flavor: 'azure', path: '/openai/v1/responses' });
     expect(calls[0]!.headers['api-key']).toBe(stack.openai.apiKey);
+    expect(stack.openai.requests.every((r) => r.flavor === 'azure' && r.query.get('api-version') === 'preview')).toBe(true);
     expect((calls[0]!.body as { model: string }).model).toBe('my-deployment');
   });
 
