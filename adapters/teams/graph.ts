@@ -1,7 +1,8 @@
+import type { Logger } from 'pino';
 import { AttachmentError, type Attachment } from '../../src/core/index.js';
 import { download } from './attachments.js';
-import type { ClientCredentials } from './auth.js';
-import type { GraphMessageLocator } from './types.js';
+import { ClientCredentials } from './auth.js';
+import { DEFAULTS, type FileHint, type GraphMessageLocator, type TeamsAdapterConfig, type TeamsScope } from './types.js';
 
 /**
  * Teams does not hand files posted in channels and group chats to bots: the activity only carries an HTML
@@ -91,4 +92,29 @@ function fileNameOf(url: string): string {
   } catch {
     return 'file';
   }
+}
+
+export function graphSource(config: TeamsAdapterConfig, logger: Logger): ChannelFileSource | undefined {
+  if (!config.graphFiles) return undefined;
+  if (config.appId === undefined || config.appPassword === undefined) {
+    logger.warn('TEAMS_GRAPH_FILES needs MicrosoftAppId and MicrosoftAppPassword (client secret); channel files stay off');
+    return undefined;
+  }
+  return createGraphFileSource({
+    credentials: new ClientCredentials(config.appId, config.appPassword),
+    graphUrl: config.endpoints?.graphUrl ?? DEFAULTS.graphUrl,
+    loginUrl: config.endpoints?.graphLoginUrl ?? DEFAULTS.graphLoginUrl,
+  });
+}
+
+export function unreachableFileNotice(hint: FileHint, scope: TeamsScope, graphOn: boolean): string {
+  const where = scope === 'channel' ? 'channel posts' : scope === 'groupChat' ? 'group chats' : 'this message';
+  const how = graphOn
+    ? 'I could not find it through Microsoft Graph either.'
+    : 'Ask your Teams admin to let Crunch read channel files (Microsoft Graph application permissions ChannelMessage.Read.All, Chat.Read.All and Files.Read.All, then TEAMS_GRAPH_FILES=true).';
+  return `**${hint.name}** skipped: Teams does not hand bots the files in ${where}. Send it to me in a 1:1 chat with Crunch instead. ${how}`;
+}
+
+export function graphRefusedNotice(hint: FileHint, permission: string): string {
+  return `**${hint.name}** skipped: Microsoft Graph refused to show me this message's files. A Teams admin must grant Crunch the ${permission} and Files.Read.All application permissions; until then, send the file to me in a 1:1 chat.`;
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Activity, CloudAdapter, type ConversationReference, TeamsInfo, TurnContext } from 'botbuilder';
 import type { Logger } from 'pino';
 import {
@@ -7,18 +7,20 @@ import {
   type ConversationService,
   conversationId,
   type Reply,
+  type ReplyFile,
   type RouteHandler,
   type Store,
 } from '../../src/core/index.js';
 import { authorizationFrom } from './attachments.js';
-import { type BotAuthentication, ClientCredentials, createBotAuthentication, type RequestSigner } from './auth.js';
-import { type ChannelFileSource, createGraphFileSource, GraphPermissionError } from './graph.js';
+import { type BotAuthentication, createBotAuthentication, type RequestSigner } from './auth.js';
+import { createFileOffers, type OfferRecipient } from './file-consent.js';
+import { graphRefusedNotice, GraphPermissionError, graphSource, unreachableFileNotice } from './graph.js';
 import { ProgressPresenter, type TurnIO } from './progress.js';
 import { receiveActivity, type Received } from './receive.js';
 import { renderReply } from './render.js';
 import { postActivity, withThrottleRetry } from './send.js';
 import { createFileHost, fileUrlSecret } from './signed-urls.js';
-import { DEFAULTS, type FileHint, type TeamsAdapterConfig, type TeamsScope } from './types.js';
+import { DEFAULTS, type TeamsAdapterConfig } from './types.js';
 
 export type { TeamsAdapterConfig, TeamsEndpoints } from './types.js';
 
@@ -48,6 +50,8 @@ type Turned = Extract<Received, { kind: 'turn' }>;
  * The Teams adapter: `POST /api/messages` verifies the Bot Framework token, answers 200 at once (Teams
  * gives up after 15 s and resends), and works on the turn afterwards, posting through
  * `continueConversationAsync` with the saved conversation reference. `GET /files/<id>` serves signed links.
+ * `fileConsent/invoke` (a file consent card accepted or declined) is checked and claimed, answered like the
+ * SDK's InvokeResponse (HTTP 200, no body), and the upload runs afterwards the same way.
  */
 export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapterDeps): TeamsChatAdapter {
   const logger = deps.logger.child({ adapter: 'teams' });
@@ -65,6 +69,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
     now,
     logger,
   });
+  const offers = createFileOffers({ store: deps.store, files, now, logger });
   const graph = graphSource(config, logger);
   const inflight = new Set<Promise<void>>();
   let stopping = false;
@@ -93,6 +98,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
       logger.warn({ err: { message: (err as Error).message }, status }, 'teams request refused: token not valid');
       return reply(status, { error: status === 401 ? 'unauthorized' : 'cannot_verify_token' });
     }
+    if (activity.type === 'invoke') return invoke(activity, res);
     const received = receiveActivity(activity, { allowedTenants: config.allowedTenants, authorization: () => turnAuthorization(received) });
     if (received.kind === 'ignore') {
       logger.debug({ reason: received.reason }, 'teams activity ignored');
@@ -107,6 +113,24 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
     track(runTurn(received, reference));
     return reply(200);
   };
+
+  /** Invokes: only `fileConsent/invoke`. Answered before the upload, which can take longer than Teams waits. */
+  async function invoke(activity: Partial<Activity>, res: ServerResponse): Promise<true> {
+    const verdict = await offers.decide(activity, config.allowedTenants);
+    res.writeHead(verdict.status);
+    res.end();
+    if (verdict.status !== 200) {
+      logger.info({ name: activity.name, status: verdict.status }, 'teams invoke not handled');
+      return true;
+    }
+    const { decision } = verdict;
+    const reference = TurnContext.getConversationReference(activity) as ConversationReference;
+    // Replies go under the consent card, not under the invoke.
+    reference.activityId = ('offer' in decision ? decision.offer.activityId : undefined) ?? activity.replyToId ?? activity.id;
+    const log = logger.child({ conversation: reference.conversation.id, consent: decision.kind });
+    track(post(reference, (io) => offers.settle(decision, io, log)));
+    return true;
+  }
 
   /** Per-turn bot authorization for pasted images, set while the turn's proactive context is open. */
   const signers = new WeakMap<Received, RequestSigner | undefined>();
@@ -164,7 +188,9 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
         return;
       }
       await presenter.close(answer.kind === 'error' ? 'failed' : 'done');
-      await deliver(answer, presenter, io, log);
+      const { id: userId, aadObjectId } = reference.user ?? { id: '' };
+      const offerTo: OfferRecipient = { conversationId: reference.conversation.id, userId, ...(aadObjectId !== undefined ? { aadObjectId } : {}) };
+      await deliver(answer, presenter, io, log, received.scope === 'personal' && (config.fileConsent ?? true) ? offerTo : undefined);
     });
   }
 
@@ -189,14 +215,21 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
     return { attachments: [], notices: hints.map((h) => unreachableFileNotice(h, received.scope, graph !== undefined)) };
   }
 
-  async function deliver(reply: Reply, presenter: ProgressPresenter, io: TurnIO, log: Logger): Promise<void> {
-    const parts = await renderReply(reply, { maxMessageBytes, host: (file) => files.put(file), textOnly: presenter.streaming });
+  /** Posts the answer's parts in order; `offerTo` (personal chat) offers files with consent cards. */
+  async function deliver(reply: Reply, presenter: ProgressPresenter, io: TurnIO, log: Logger, offerTo?: OfferRecipient): Promise<void> {
+    const parts = await renderReply(reply, {
+      maxMessageBytes,
+      host: (file) => files.put(file),
+      textOnly: presenter.streaming,
+      ...(offerTo !== undefined ? { offer: (file: ReplyFile) => offers.offer(file, offerTo) } : {}),
+    });
     let rest = parts;
     if (presenter.streaming && parts[0]?.part === 'text' && (await presenter.endStream(parts[0].activity))) rest = parts.slice(1);
     let textFailed = false;
     for (const part of rest) {
       try {
-        await io.send(part.activity);
+        const id = await io.send(part.activity);
+        await part.sent?.(id).catch((err: unknown) => log.warn({ err }, 'teams could not record a sent activity'));
       } catch (err) {
         const status = (err as { statusCode?: number }).statusCode;
         log.warn({ err: { message: (err as Error).message, status }, part: part.part }, 'teams could not post part of the answer');
@@ -233,31 +266,6 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
       await idle();
     },
   };
-}
-
-function graphSource(config: TeamsAdapterConfig, logger: Logger): ChannelFileSource | undefined {
-  if (!config.graphFiles) return undefined;
-  if (config.appId === undefined || config.appPassword === undefined) {
-    logger.warn('TEAMS_GRAPH_FILES needs MicrosoftAppId and MicrosoftAppPassword (client secret); channel files stay off');
-    return undefined;
-  }
-  return createGraphFileSource({
-    credentials: new ClientCredentials(config.appId, config.appPassword),
-    graphUrl: config.endpoints?.graphUrl ?? DEFAULTS.graphUrl,
-    loginUrl: config.endpoints?.graphLoginUrl ?? DEFAULTS.graphLoginUrl,
-  });
-}
-
-export function unreachableFileNotice(hint: FileHint, scope: TeamsScope, graphOn: boolean): string {
-  const where = scope === 'channel' ? 'channel posts' : scope === 'groupChat' ? 'group chats' : 'this message';
-  const how = graphOn
-    ? 'I could not find it through Microsoft Graph either.'
-    : 'Ask your Teams admin to let Crunch read channel files (Microsoft Graph application permissions ChannelMessage.Read.All, Chat.Read.All and Files.Read.All, then TEAMS_GRAPH_FILES=true).';
-  return `**${hint.name}** skipped: Teams does not hand bots the files in ${where}. Send it to me in a 1:1 chat with Crunch instead. ${how}`;
-}
-
-function graphRefusedNotice(hint: FileHint, permission: string): string {
-  return `**${hint.name}** skipped: Microsoft Graph refused to show me this message's files. A Teams admin must grant Crunch the ${permission} and Files.Read.All application permissions; until then, send the file to me in a 1:1 chat.`;
 }
 
 function isLoopback(address: string | undefined): boolean {

@@ -6,7 +6,8 @@ import { ADAPTIVE_CARD } from './types.js';
 /**
  * Reply → the Teams activities that carry it, each under the message size budget. Teams shows text and
  * attachments of one activity as separate messages anyway, so every part is its own activity, sent in
- * order: answer (text, or a card when it has tables), one card per chart, the downloads, "show the code".
+ * order: answer (text, or a card when it has tables), one card per chart, the downloads (signed links, or
+ * one file consent card per file in personal chat), "show the code".
  *
  * Size: Teams refuses bot messages over its limit with 413 MessageSizeTooBig. Microsoft's page has said
  * 40 KB (UTF-16, base64 images excluded) and later "100 KB, keep it within 80 KB"; Crunch keeps every
@@ -21,6 +22,8 @@ export interface OutboundMessage {
   activity: Partial<Activity>;
   /** A smaller alternative when Teams still refuses this one (a chart by URL instead of inline). */
   fallback?: () => Promise<Partial<Activity>>;
+  /** Told the new activity's id once Teams took it (a file consent card keeps it, to update the card). */
+  sent?: (activityId: string | undefined) => Promise<void>;
 }
 
 export interface RenderOptions {
@@ -29,6 +32,8 @@ export interface RenderOptions {
   host(file: { name: string; mimeType: string; data: Buffer }): Promise<string>;
   /** Render the answer as markdown text even when it has tables (a streamed answer ends in text). */
   textOnly?: boolean;
+  /** One message per file (a file consent card in personal chat) instead of one message of links. */
+  offer?(file: ReplyFile): Promise<OutboundMessage>;
 }
 
 const CARD_SCHEMA = 'http://adaptivecards.io/schemas/adaptive-card.json';
@@ -66,7 +71,8 @@ export async function renderReply(reply: Reply, options: RenderOptions): Promise
   if (tableCard !== undefined) out.push({ part: 'text', activity: tableCard });
   else for (const piece of answerTextPieces(reply, options.maxMessageBytes)) out.push({ part: 'text', activity: textActivity(piece) });
   for (const image of reply.images) out.push(await imageMessage(image, options));
-  if (reply.files.length > 0) out.push(await filesMessage(reply.files, options));
+  if (options.offer !== undefined) for (const file of reply.files) out.push(await options.offer(file));
+  else if (reply.files.length > 0) out.push(await filesMessage(reply.files, options));
   if (reply.code.length > 0) out.push({ part: 'code', activity: codeActivity(reply.code, options.maxMessageBytes) });
   return out;
 }
@@ -161,14 +167,17 @@ async function imageMessage(image: ReplyImage, options: RenderOptions): Promise<
   return { part: 'image', activity: await byUrl() };
 }
 
-async function filesMessage(files: ReplyFile[], options: RenderOptions): Promise<OutboundMessage> {
+/** The signed download links of `files`, as one markdown message. */
+export async function filesMessage(files: ReplyFile[], options: Pick<RenderOptions, 'host'>): Promise<OutboundMessage> {
   const lines: string[] = [];
-  for (const file of files) {
-    const url = await options.host({ name: file.name, mimeType: file.mimeType, data: file.data });
-    lines.push(`- [${file.name.replace(/[[\]]/g, '')}](${url}) (${formatSize(file.data.length)})`);
-  }
+  for (const file of files) lines.push(fileLinkLine(file.name, await options.host({ name: file.name, mimeType: file.mimeType, data: file.data }), file.data.length));
   const text = `📎 **${files.length === 1 ? 'Your file' : 'Your files'}** (links stay valid for a limited time):\n\n${lines.join('\n')}`;
   return { part: 'files', activity: textActivity(text) };
+}
+
+/** `- [name](url) (12.3 KB)` */
+export function fileLinkLine(name: string, url: string, bytes: number): string {
+  return `- [${name.replace(/[[\]]/g, '')}](${url}) (${formatSize(bytes)})`;
 }
 
 function formatSize(bytes: number): string {

@@ -15,9 +15,21 @@ interface StoredFile {
   data: string;
 }
 
+export interface HostedFile {
+  id: string;
+  /** When the stored bytes expire, and with them every link to them (ms since epoch). */
+  expiresAtMs: number;
+}
+
 export interface FileHost {
   /** Stores the file and returns its signed public URL. */
   put(file: { name: string; mimeType: string; data: Buffer }): Promise<string>;
+  /** Stores the file without making a link yet (file consent offers keep only the id). */
+  keep(file: { name: string; mimeType: string; data: Buffer }): Promise<HostedFile>;
+  /** The signed URL of a kept file, valid until the file expires. */
+  link(file: HostedFile): string;
+  /** The kept file's bytes, or undefined once it expired. */
+  read(id: string): Promise<{ name: string; mimeType: string; data: Buffer } | undefined>;
   route: RouteHandler;
 }
 
@@ -59,12 +71,22 @@ export function fileUrlSecret(explicit: string | undefined, appPassword: string 
 
 export function createFileHost(options: FileHostOptions): FileHost {
   const base = options.publicUrl.replace(/\/+$/, '');
+  const keep = async (file: { name: string; mimeType: string; data: Buffer }): Promise<HostedFile> => {
+    const id = randomUUID();
+    await options.store.set<StoredFile>(key(id), { name: file.name, mimeType: file.mimeType, data: file.data.toString('base64') }, options.ttlMs);
+    return { id, expiresAtMs: options.now() + options.ttlMs };
+  };
+  const link = (file: HostedFile): string => {
+    const exp = Math.floor(file.expiresAtMs / 1000);
+    return `${base}/files/${file.id}?exp=${exp}&sig=${sign(options.secret, file.id, exp)}`;
+  };
   return {
-    async put(file) {
-      const id = randomUUID();
-      await options.store.set<StoredFile>(key(id), { name: file.name, mimeType: file.mimeType, data: file.data.toString('base64') }, options.ttlMs);
-      const exp = Math.floor((options.now() + options.ttlMs) / 1000);
-      return `${base}/files/${id}?exp=${exp}&sig=${sign(options.secret, id, exp)}`;
+    put: async (file) => link(await keep(file)),
+    keep,
+    link,
+    async read(id) {
+      const file = await options.store.get<StoredFile>(key(id));
+      return file === undefined ? undefined : { name: file.name, mimeType: file.mimeType, data: Buffer.from(file.data, 'base64') };
     },
     route: async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://localhost');

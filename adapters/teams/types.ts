@@ -45,6 +45,11 @@ export interface TeamsAdapterConfig {
   fileUrlSecret?: string;
   /** How long signed links to charts and files stay valid. Default 24 hours. */
   fileUrlTtlMs?: number;
+  /**
+   * Offer generated files with Teams' file consent card in personal chats (saved to the user's OneDrive
+   * once accepted). Default true; false sends signed links there too, as in channels and group chats.
+   */
+  fileConsent?: boolean;
   /** Stream the answer text in personal chats (Teams streaming protocol). Default true. */
   streaming?: boolean;
   /** How often the typing indicator is repeated while a turn runs. Default 3 s. */
@@ -66,6 +71,12 @@ export const DEFAULTS = {
 
 export const FILE_DOWNLOAD_INFO = 'application/vnd.microsoft.teams.file.download.info';
 export const ADAPTIVE_CARD = 'application/vnd.microsoft.card.adaptive';
+/** The card asking the user to let the bot save a file to their OneDrive (personal chat only). */
+export const FILE_CONSENT_CARD = 'application/vnd.microsoft.teams.card.file.consent';
+/** The card showing a file in the user's OneDrive, sent after the upload. */
+export const FILE_INFO_CARD = 'application/vnd.microsoft.teams.card.file.info';
+/** The invoke Teams sends when the user accepts or declines a file consent card. */
+export const FILE_CONSENT_INVOKE = 'fileConsent/invoke';
 
 export type TeamsScope = 'personal' | 'channel' | 'groupChat';
 
@@ -82,6 +93,26 @@ export interface FileDownloadInfo {
   downloadUrl?: string;
   uniqueId?: string;
   fileType?: string;
+}
+
+/** `uploadInfo` of an accepted file consent: an OneDrive upload session plus the file it will become. */
+export interface FileUploadInfo {
+  name?: string;
+  /** Pre-authenticated upload session URL: PUT byte ranges, never with an Authorization header. */
+  uploadUrl?: string;
+  /** The file's OneDrive/SharePoint URL, for the file info card. */
+  contentUrl?: string;
+  uniqueId?: string;
+  fileType?: string;
+}
+
+/** `value` of a `fileConsent/invoke` activity (botframework-schema's FileConsentCardResponse). */
+export interface FileConsentResponse {
+  type?: string;
+  action?: string;
+  /** The card's acceptContext or declineContext, as the bot sent it. */
+  context?: unknown;
+  uploadInfo?: FileUploadInfo;
 }
 
 /** A file Teams mentioned but did not hand over (channel and group-chat files live in SharePoint). */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { listen, sendJson, type RunningServer } from './http.js';
+import { createFakeOneDrive, type FakeOneDrive } from './teams-onedrive.js';
 
 /**
  * A fake Microsoft side of a Teams bot, over real HTTP on 127.0.0.1:
@@ -11,7 +12,8 @@ import { listen, sendJson, type RunningServer } from './http.js';
  *    Azure AD-like token endpoint for the bot's own token, which the connector then requires;
  *  - file hosting: pre-authenticated personal-chat download URLs, and pasted-image URLs that need the
  *    bot's token;
- *  - a sliver of Microsoft Graph (channel messages with `reference` attachments, /shares downloads).
+ *  - a sliver of Microsoft Graph (channel messages with `reference` attachments, /shares downloads);
+ *  - OneDrive upload sessions for the file consent flow (teams-onedrive.ts).
  */
 
 export interface RecordedActivity {
@@ -68,6 +70,8 @@ export interface FakeTeams {
   hostGraphMessage(path: string, files: Array<{ name: string; bytes: Buffer }>): Array<{ name: string; contentUrl: string }>;
   /** The team's Azure AD group id returned by GET /v3/teams/{id}. */
   teamAadGroupId: string;
+  /** Upload sessions a `fileConsent/invoke` points at, and the PUTs the bot made. */
+  oneDrive: FakeOneDrive;
   /** Refuses Graph calls with 403 (permission not granted). */
   denyGraph: boolean;
   /** Refuses streaming activities with 403 ContentStreamNotAllowed (the user pressed Stop, or a timeout). */
@@ -108,6 +112,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
 
   let server: RunningServer;
   const url = () => server.url;
+  const oneDrive = createFakeOneDrive(url);
   const tokenIssuer = 'https://api.botframework.com';
   const botToken = (req: IncomingMessage) => req.headers.authorization;
   const botAuthorized = (req: IncomingMessage) => !requireBotToken || state.issuedTokens.some((t) => botToken(req) === `Bearer ${t}`);
@@ -119,23 +124,16 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     }
     if (req.method === 'GET' && path === '/v1/.well-known/keys') return sendJson(res, 200, { keys: [jwk] });
 
-    if (req.method === 'POST' && path === '/botframework.com/oauth2/v2.0/token') {
+    const graphLogin = /^\/graph-login\/[^/]+\/oauth2\/v2\.0\/token$/.test(path);
+    if (req.method === 'POST' && (graphLogin || path === '/botframework.com/oauth2/v2.0/token')) {
       const form = new URLSearchParams(body.toString('utf8'));
       if (form.get('client_id') !== appId || form.get('client_secret') !== appPassword) return sendJson(res, 401, { error: 'invalid_client' });
-      if (form.get('scope') !== `${tokenIssuer}/.default` || form.get('grant_type') !== 'client_credentials') return sendJson(res, 400, { error: 'invalid_scope' });
-      const token = `bot-token-${state.issuedTokens.length + 1}`;
-      state.issuedTokens.push(token);
+      if (!graphLogin && (form.get('scope') !== `${tokenIssuer}/.default` || form.get('grant_type') !== 'client_credentials')) return sendJson(res, 400, { error: 'invalid_scope' });
+      const tokens = graphLogin ? state.graphTokens : state.issuedTokens;
+      const token = `${graphLogin ? 'graph' : 'bot'}-token-${tokens.length + 1}`;
+      tokens.push(token);
       return sendJson(res, 200, { token_type: 'Bearer', expires_in: 3600, access_token: token });
     }
-    const graphLogin = /^\/graph-login\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(path);
-    if (req.method === 'POST' && graphLogin) {
-      const form = new URLSearchParams(body.toString('utf8'));
-      if (form.get('client_id') !== appId || form.get('client_secret') !== appPassword) return sendJson(res, 401, { error: 'invalid_client' });
-      const token = `graph-token-${state.graphTokens.length + 1}`;
-      state.graphTokens.push(token);
-      return sendJson(res, 200, { token_type: 'Bearer', expires_in: 3600, access_token: token });
-    }
-
     if (req.method === 'GET' && path.startsWith('/download/')) {
       const bytes = state.blobs.get(path);
       if (!bytes) return sendJson(res, 404, { error: 'expired' });
@@ -172,6 +170,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       return message ? sendJson(res, 200, message) : sendJson(res, 404, { error: 'NotFound' });
     }
 
+    if (path.startsWith('/onedrive/') && (await oneDrive.handle(req, res, body, path))) return;
     const activityPath = /^\/v3\/conversations\/([^/]+)\/activities(?:\/([^/]+))?$/.exec(path);
     if (activityPath) {
       const conversationId = decodeURIComponent(activityPath[1]!);
@@ -226,6 +225,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     failures: state.failures,
     issuedTokens: state.issuedTokens,
     downloads: state.downloads,
+    oneDrive,
     teamAadGroupId: '8d5a2c1e-0000-4000-8000-00000000feed',
     denyGraph: false,
     refuseStreaming: false,
@@ -291,6 +291,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       state.pendingFailures.length = 0;
       fake.denyGraph = false;
       fake.refuseStreaming = false;
+      oneDrive.reset();
     },
     close: () => server.close(),
   };

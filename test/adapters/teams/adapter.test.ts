@@ -110,16 +110,6 @@ describe('teams end to end: personal chat', () => {
     expect((await fetch(url)).status).toBe(403);
   });
 
-  it('offers generated files as signed download links', async () => {
-    const s = await stack();
-    s.openai.script.push({ code: 'df.to_csv()', files: [{ filename: 'clean.csv', data: 'a,b\n1,2\n' }], text: 'Cleaned: [clean.csv](sandbox:/mnt/data/clean.csv)' });
-    await s.ask(s.fixture('personal-text'));
-    const links = postedTexts(s.fake).find((t) => t.includes('clean.csv') && t.includes('/files/'))!;
-    const download = await fetch(/\((http[^)]+)\)/.exec(links)![1]!);
-    expect(download.headers.get('content-disposition')).toContain('attachment');
-    expect(await download.text()).toBe('a,b\n1,2\n');
-  });
-
   it('survives a 429 from the connector by honouring Retry-After', async () => {
     const s = await stack();
     s.openai.script.push({ text: 'Still here.' });

@@ -44,6 +44,18 @@ describe('renderReply', () => {
     expect(sizeOf(big!.activity)).toBeLessThan(BUDGET);
   });
 
+  it('puts files in one message of links, or one offered message per file (personal chat)', async () => {
+    const files = [
+      { name: 'a.csv', mimeType: 'text/csv', data: Buffer.from('a\n1\n') },
+      { name: 'b.json', mimeType: 'application/json', data: Buffer.from('{}') },
+    ];
+    const [, links] = await renderReply(reply({ text: 'x', files }), { maxMessageBytes: BUDGET, host });
+    expect(links!.activity.text).toBe('📎 **Your files** (links stay valid for a limited time):\n\n- [a.csv](https://crunch.example/files/a.csv) (4 bytes)\n- [b.json](https://crunch.example/files/b.json) (2 bytes)');
+    const offer = async (file: { name: string }) => ({ part: 'files' as const, activity: { type: 'message', summary: file.name } });
+    const offered = await renderReply(reply({ text: 'x', files }), { maxMessageBytes: BUDGET, host, offer });
+    expect(offered.slice(1).map((m) => m.activity.summary)).toEqual(['a.csv', 'b.json']);
+  });
+
   it('trims the code card to fit the budget', () => {
     const activity = codeActivity([{ code: 'x = 1\n'.repeat(20_000), output: 'ok' }], BUDGET);
     expect(sizeOf(activity)).toBeLessThan(BUDGET);
