@@ -7,6 +7,8 @@ import {
   HTTPResponseAck,
   LogLevel,
   type Receiver,
+  type ReceiverEvent,
+  SocketModeReceiver,
   verifySlackRequest,
 } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
@@ -55,15 +57,33 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
     // Deliberate: answers wait out a 429 (Retry-After) and retry rather than fail; progress uses `quick` below.
     rejectRateLimitedCalls: false,
     timeout: options.requestTimeoutMs,
-    ...(config.apiUrl !== undefined ? { slackApiUrl: config.apiUrl.endsWith('/') ? config.apiUrl : `${config.apiUrl}/` } : {}),
+    ...apiUrlOption(config.apiUrl),
   };
   const receiver = mode === 'http' ? new EventsReceiver(config.signingSecret!, options.now, boltLogger, log) : undefined;
+  const socket =
+    mode === 'socket'
+      ? new SocketReceiver({
+          appToken: config.appToken!,
+          logger: boltLogger,
+          clientPingTimeout: options.socketPingTimeoutMs,
+          installerOptions: {
+            clientOptions: {
+              // apps.connections.open goes to the same API host as every other call (GovSlack, or a fake in tests).
+              ...apiUrlOption(config.apiUrl),
+              timeout: options.requestTimeoutMs,
+              // The SDK's own policy for this call (100 retries, ×1.3), but at most 30 s apart: after a long outage
+              // the reconnection is half a minute away, not hours. (A wrong token is not retried: start() fails.)
+              retryConfig: { retries: 100, factor: 1.3, maxTimeout: 30_000 },
+            },
+          },
+        })
+      : undefined;
   const app = new App({
     token: config.botToken,
     logger: boltLogger,
     clientOptions: { ...clientOptions },
     deferInitialization: true,
-    ...(receiver !== undefined ? { receiver } : { socketMode: true, appToken: config.appToken! }),
+    receiver: receiver ?? socket!,
   });
   const client = new WebClient(config.botToken, clientOptions);
   const quick = new WebClient(config.botToken, { ...clientOptions, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
@@ -75,9 +95,12 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
     void work.finally(() => inflight.delete(work)).catch(() => undefined);
     return work;
   };
-  receiver?.onProcessing(track);
   let ready = false;
   let stopping = false;
+  receiver?.onProcessing(track);
+  socket?.onProcessing(track, () => !stopping);
+  socket?.client.on('reconnecting', () => log.info('Socket Mode: reconnecting (Slack refreshed or dropped the connection)'));
+  const allowedBots: ReadonlySet<string> = new Set(config.allowedBotIds ?? []);
 
   const seen = new Map<string, number>();
   function firstSighting(key: string): boolean {
@@ -96,9 +119,10 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
     const event = args.event as SlackMessageEvent;
     const envelope = args.body as SlackEnvelope;
     const bot: BotIdentity = { userId: args.context.botUserId, botId: args.context.botId };
-    const verdict = triageEvent(event, bot);
+    const verdict = triageEvent(event, bot, allowedBots);
     if (verdict.action === 'ignore') {
-      log.debug({ type: event.type, subtype: event.subtype, reason: verdict.reason }, 'event ignored');
+      // The bot id is logged so that an operator can find the one to put in SLACK_ALLOWED_BOT_IDS.
+      log.debug({ type: event.type, subtype: event.subtype, reason: verdict.reason, ...(event.bot_id !== undefined ? { botId: event.bot_id } : {}) }, 'event ignored');
       return;
     }
     // Not awaited: the turn runs after this listener returns (the event is already acknowledged).
@@ -124,7 +148,14 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
     const turnLog = log.child({ message: messageKey, ...(retryNum !== undefined ? { retryNum } : {}) });
     const presenter = createTurnPresenter(
       render,
-      { channel: event.channel, threadTs: thread, userId: event.user ?? '', userTeamId: event.user_team ?? event.team ?? team },
+      {
+        channel: event.channel,
+        threadTs: thread,
+        userId: event.user ?? '',
+        userTeamId: event.user_team ?? event.team ?? team,
+        // Another bot gets the answer whole: nobody watches it typed, and a stream's recipient must be a person.
+        streaming: event.bot_id === undefined,
+      },
       turnLog,
     );
     if (first) presenter.begin();
@@ -206,10 +237,11 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
         }
       }
       ready = true;
-      log.info({ mode }, 'Slack adapter ready');
+      log.info({ mode, ...(allowedBots.size > 0 ? { allowedBotIds: [...allowedBots] } : {}) }, 'Slack adapter ready');
     },
     async stop() {
       stopping = true;
+      // Socket Mode: resolves once the connection is closed (Slack redelivers what was not acknowledged).
       if (mode === 'socket') await app.stop().catch((err: unknown) => log.warn({ err }, 'Socket Mode disconnect failed'));
       await idle();
     },
@@ -294,6 +326,37 @@ class EventsReceiver implements Receiver {
       if (!res.headersSent) HTTPModuleFunctions.buildNoBodyResponse(res, 500);
     });
   }
+}
+
+/**
+ * Socket Mode: Bolt's own receiver (apps.connections.open with the app-level token, the WebSocket, acks,
+ * reconnection after Slack's `disconnect` messages), with two additions. Every delivery is tracked, so that
+ * `idle()` can wait for it; and once the adapter is stopping, deliveries are left unacknowledged, so that Slack
+ * sends them again (to another connection, or after the restart), as the HTTP route's 503 does. `stop()` waits for
+ * the connection to close, where Bolt's only starts closing it.
+ */
+class SocketReceiver extends SocketModeReceiver {
+  private track: <T>(work: Promise<T>) => Promise<T> = (work) => work;
+  private accepting: () => boolean = () => true;
+
+  onProcessing(track: <T>(work: Promise<T>) => Promise<T>, accepting: () => boolean): void {
+    this.track = track;
+    this.accepting = accepting;
+  }
+
+  override init(app: App): void {
+    // Bolt's receiver calls nothing on the app but processEvent; a proxy puts this receiver's checks in front of it.
+    const deliver = (event: ReceiverEvent): Promise<void> => (this.accepting() ? this.track(app.processEvent(event)) : Promise.resolve());
+    super.init(new Proxy(app, { get: (target, key, proxy) => (key === 'processEvent' ? deliver : Reflect.get(target, key, proxy)) }));
+  }
+
+  override async stop(): Promise<void> {
+    await this.client.disconnect();
+  }
+}
+
+function apiUrlOption(apiUrl: string | undefined): { slackApiUrl?: string } {
+  return apiUrl !== undefined ? { slackApiUrl: apiUrl.endsWith('/') ? apiUrl : `${apiUrl}/` } : {};
 }
 
 /** Bolt and the WebClient log through pino; their level follows pino's. */

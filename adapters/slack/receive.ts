@@ -11,6 +11,9 @@ import type { BotIdentity, SlackEnvelope, SlackFile, SlackMessageEvent } from '.
 
 /** Message subtypes that are still a person talking to the bot; every other subtype (edits, deletes, joins…) is not. */
 const USER_SUBTYPES = new Set(['file_share', 'thread_broadcast']);
+/** What a bot's own post may carry besides: `bot_message` (integrations and webhooks, which have no user). */
+const BOT_SUBTYPES = new Set([...USER_SUBTYPES, 'bot_message']);
+const NO_BOTS: ReadonlySet<string> = new Set();
 
 export type Triage =
   | { action: 'accept'; reason: 'mention' | 'dm' | 'bot-thread' }
@@ -18,11 +21,19 @@ export type Triage =
   | { action: 'check-thread' }
   | { action: 'ignore'; reason: string };
 
-export function triageEvent(event: SlackMessageEvent, bot: BotIdentity): Triage {
+/**
+ * Which events become turns. People, and the bots in `allowedBots` (bot ids, B…), follow the same rules:
+ * mentions, DMs, and replies in threads Crunch is part of. Crunch's own messages never do, whatever the list
+ * says, so it cannot answer itself.
+ */
+export function triageEvent(event: SlackMessageEvent, bot: BotIdentity, allowedBots: ReadonlySet<string> = NO_BOTS): Triage {
   if (event.hidden) return { action: 'ignore', reason: 'hidden' };
-  if (event.subtype !== undefined && !USER_SUBTYPES.has(event.subtype)) return { action: 'ignore', reason: `subtype ${event.subtype}` };
-  if (event.bot_id !== undefined || event.user === undefined) return { action: 'ignore', reason: 'from a bot' };
-  if (bot.userId !== undefined && event.user === bot.userId) return { action: 'ignore', reason: 'from myself' };
+  if (isFromSelf(event, bot)) return { action: 'ignore', reason: 'from myself' };
+  const fromBot = event.bot_id !== undefined;
+  if (fromBot && !allowedBots.has(event.bot_id!)) return { action: 'ignore', reason: 'from a bot' };
+  if (event.subtype !== undefined && !(fromBot ? BOT_SUBTYPES : USER_SUBTYPES).has(event.subtype))
+    return { action: 'ignore', reason: `subtype ${event.subtype}` };
+  if (!fromBot && event.user === undefined) return { action: 'ignore', reason: 'no author' };
   if (event.type === 'app_mention') return { action: 'accept', reason: 'mention' };
   if (event.type !== 'message') return { action: 'ignore', reason: `event ${event.type}` };
   if (isDirectMessage(event)) return { action: 'accept', reason: 'dm' };
@@ -33,6 +44,15 @@ export function triageEvent(event: SlackMessageEvent, bot: BotIdentity): Triage 
     return { action: 'check-thread' };
   }
   return { action: 'ignore', reason: 'channel message without a mention' };
+}
+
+function isFromSelf(event: SlackMessageEvent, bot: BotIdentity): boolean {
+  return (bot.botId !== undefined && event.bot_id === bot.botId) || (bot.userId !== undefined && event.user === bot.userId);
+}
+
+/** Who wrote the message: the user, or for an integration's `bot_message`, the bot. */
+export function authorOf(event: SlackMessageEvent): string {
+  return event.user ?? event.bot_id ?? 'unknown';
 }
 
 export function isDirectMessage(event: SlackMessageEvent): boolean {
@@ -74,7 +94,7 @@ export function buildTurn(input: {
   return {
     conversation: { platform: 'slack', workspace: team, channel: event.channel, thread: threadOf(event) },
     messageKey: messageKeyOf(team, event),
-    user: { id: event.user ?? 'unknown' },
+    user: { id: authorOf(event) },
     text: slackToPlainText(event.text ?? '', input.bot.userId),
     attachments: input.attachments,
     ...(input.notices.length > 0 ? { notices: input.notices } : {}),

@@ -43,6 +43,8 @@ export interface ThreadTarget {
   /** For streaming in channels: the person the answer is for, and their team (Slack Connect aware). */
   userId: string;
   userTeamId: string;
+  /** False posts the answer whole (for another bot: nobody watches it typed, and a stream's recipient is a person). */
+  streaming?: boolean;
 }
 
 export interface TurnPresenter {
@@ -123,7 +125,7 @@ export function createTurnPresenter(ctx: RenderContext, target: ThreadTarget, lo
   // ---- streamed answer text ----
   let streamTs: string | undefined;
   let streamBuffer = '';
-  let streamBroken = !options.streaming;
+  let streamBroken = !options.streaming || target.streaming === false;
   let lastAppendAt = -Infinity;
   let streamTimer: NodeJS.Timeout | undefined;
   let streamChain: Promise<void> = Promise.resolve();

@@ -13,7 +13,7 @@ export interface SlackRetryConfig {
 }
 
 /**
- * What the Slack adapter needs. The first four fields are `SlackConfig` from `src/config` (so a loaded config
+ * What the Slack adapter needs. The first five fields are `SlackConfig` from `src/config` (so a loaded config
  * can be passed as is); the rest are optional knobs, with production defaults below, that tests shorten.
  */
 export interface SlackAdapterConfig {
@@ -23,8 +23,13 @@ export interface SlackAdapterConfig {
   signingSecret: string | undefined;
   /** App-level token (xapp-…); when set, the adapter connects over Socket Mode instead of serving HTTP. */
   appToken: string | undefined;
-  /** Web API base URL, e.g. https://slack-gov.com/api/ for GovSlack, or a fake in tests. */
+  /** Web API base URL, e.g. https://slack-gov.com/api/ for GovSlack, or a fake in tests. Socket Mode opens its connection through it too. */
   apiUrl: string | undefined;
+  /**
+   * Other bots (bot ids, B…) whose messages Crunch answers like a person's: mentions, DMs and follow-ups in its
+   * threads. Every other bot is ignored, and so is Crunch itself, even if its own id is listed.
+   */
+  allowedBotIds?: readonly string[];
 
   /** The HTTP path Slack posts events to. */
   eventsPath?: string;
@@ -44,6 +49,11 @@ export interface SlackAdapterConfig {
   showCode?: boolean;
   /** Clock for request-signature verification (ms since the epoch). */
   now?: () => number;
+  /**
+   * Socket Mode: how long to wait for Slack's pong before dropping the connection, which is also the delay before
+   * reconnecting after Slack asks for a refresh (the SDK's `clientPingTimeout`; it pings every third of it).
+   */
+  socketPingTimeoutMs?: number;
 }
 
 export interface ResolvedSlackOptions {
@@ -56,6 +66,7 @@ export interface ResolvedSlackOptions {
   streaming: boolean;
   showCode: boolean;
   now: () => number;
+  socketPingTimeoutMs: number;
 }
 
 export const SLACK_DEFAULTS: ResolvedSlackOptions = {
@@ -72,6 +83,8 @@ export const SLACK_DEFAULTS: ResolvedSlackOptions = {
   streaming: true,
   showCode: true,
   now: () => Date.now(),
+  // The SDK's own default: a missing pong for 5 s means a dead connection; a refresh reconnects after 5 s.
+  socketPingTimeoutMs: 5000,
 };
 
 export function resolveOptions(config: SlackAdapterConfig): ResolvedSlackOptions {
@@ -85,6 +98,7 @@ export function resolveOptions(config: SlackAdapterConfig): ResolvedSlackOptions
     streaming: config.streaming ?? SLACK_DEFAULTS.streaming,
     showCode: config.showCode ?? SLACK_DEFAULTS.showCode,
     now: config.now ?? SLACK_DEFAULTS.now,
+    socketPingTimeoutMs: config.socketPingTimeoutMs ?? SLACK_DEFAULTS.socketPingTimeoutMs,
   };
 }
 
@@ -123,10 +137,12 @@ export interface SlackMessageEvent {
   channel: string;
   /** im | mpim | channel | group (message events only). */
   channel_type?: string;
+  /** The author; for an app's bot, its bot user (U…). Absent on `bot_message`s from integrations and webhooks. */
   user?: string;
   /** The team of the user (differs from the workspace in Slack Connect channels). */
   user_team?: string;
   team?: string;
+  /** Set when a bot wrote the message (B…), alongside `user` for an app's bot user. */
   bot_id?: string;
   app_id?: string;
   text?: string;

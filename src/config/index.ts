@@ -59,6 +59,7 @@ const schema = z.object({
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_APP_TOKEN: optionalString,
   SLACK_API_URL: optionalString.pipe(url.optional()),
+  SLACK_ALLOWED_BOT_IDS: optionalString,
 
   MicrosoftAppId: optionalString,
   MicrosoftAppPassword: optionalString,
@@ -97,6 +98,8 @@ export interface SlackConfig {
   signingSecret: string | undefined;
   appToken: string | undefined;
   apiUrl: string | undefined;
+  /** SLACK_ALLOWED_BOT_IDS: other bots (B…) answered like people; every other bot is ignored, and so is Crunch itself. */
+  allowedBotIds: string[];
 }
 
 export interface TeamsConfig {
@@ -157,11 +160,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       problems.push('SLACK_APP_TOKEN: must be an app-level token starting with xapp- (Socket Mode)');
     if (e.SLACK_APP_TOKEN === undefined && e.SLACK_SIGNING_SECRET === undefined)
       problems.push('SLACK_SIGNING_SECRET: required for the HTTP Events API (or set SLACK_APP_TOKEN for Socket Mode)');
+    const allowedBotIds = (e.SLACK_ALLOWED_BOT_IDS ?? '')
+      .split(',')
+      .map((id) => id.trim())
+      .filter((id) => id !== '');
+    const notBotIds = allowedBotIds.filter((id) => !/^B[A-Z0-9]+$/.test(id));
+    if (notBotIds.length > 0)
+      problems.push(
+        `SLACK_ALLOWED_BOT_IDS: ${notBotIds.join(', ')} ${notBotIds.length === 1 ? 'is not a bot id' : 'are not bot ids'} (B…, the bot_id of the bot's messages; see docs/slack.md)`,
+      );
     slack = {
       botToken: e.SLACK_BOT_TOKEN,
       signingSecret: e.SLACK_SIGNING_SECRET,
       appToken: e.SLACK_APP_TOKEN,
       apiUrl: e.SLACK_API_URL,
+      allowedBotIds,
     };
   } else if (e.SLACK_APP_TOKEN !== undefined || e.SLACK_SIGNING_SECRET !== undefined) {
     problems.push('SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set');

@@ -74,7 +74,17 @@ describe('loadConfig', () => {
       SLACK_APP_TOKEN: 'xapp-1',
       TEAMS_ALLOWED_TENANTS: ' t1, t2 ,,',
     });
-    expect(config.slack).toEqual({ botToken: 'xoxb-1', appToken: 'xapp-1', signingSecret: undefined, apiUrl: undefined });
+    expect(config.slack).toEqual({ botToken: 'xoxb-1', appToken: 'xapp-1', signingSecret: undefined, apiUrl: undefined, allowedBotIds: [] });
     expect(config.teams.allowedTenants).toEqual(['t1', 't2']);
+  });
+
+  it('reads the Slack bots to answer, and names ids that are not bot ids', () => {
+    const slack = { OPENAI_API_KEY: 'sk', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' };
+    expect(loadConfig({ ...slack, SLACK_ALLOWED_BOT_IDS: ' B0REPORTS1, ,B0ALERTS02 ' }).slack?.allowedBotIds).toEqual(['B0REPORTS1', 'B0ALERTS02']);
+    expect(() => loadConfig({ ...slack, SLACK_ALLOWED_BOT_IDS: 'B0REPORTS1,U0ALICE001,A0APP' })).toThrowError(
+      expect.objectContaining({
+        problems: ["SLACK_ALLOWED_BOT_IDS: U0ALICE001, A0APP are not bot ids (B…, the bot_id of the bot's messages; see docs/slack.md)"],
+      }),
+    );
   });
 });

@@ -1,5 +1,6 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { listen, sendJson } from './http.js';
 
 /**
@@ -7,6 +8,10 @@ import { listen, sendJson } from './http.js';
  * the upload URLs files.getUploadURLExternal hands out, and private file downloads that need the bot token.
  * It answers like Slack (form or JSON bodies in; `{ ok: false, error }` out; 429 with Retry-After) and keeps
  * its state (messages per thread, uploaded files with their bytes, statuses) for tests to assert on.
+ *
+ * It also speaks Socket Mode (`fake.socket`): apps.connections.open with the app-level token hands out a
+ * single-use `ws://…/link/?ticket=…` URL; the WebSocket there says `hello`, carries `events_api` envelopes,
+ * records the app's acks, and can ask the app to reconnect with a `disconnect` message.
  */
 
 export interface FakeMessage {
@@ -61,11 +66,58 @@ export interface HostedFile {
   bytes: Buffer;
 }
 
+/** One Socket Mode WebSocket connection the app opened. */
+export interface FakeSocketConnection {
+  /** 1, 2, … in the order the app connected. */
+  id: number;
+  /** The apps.connections.open ticket it connected with (each works once). */
+  ticket: string;
+  /** From the `hello` until either side closes it. */
+  open: boolean;
+  /** The code of the app's close frame (1000: a normal close), or undefined while open or if the TCP connection just ended. */
+  closeCode: number | undefined;
+  /** Every message the app sent on it, parsed. */
+  received: Record<string, unknown>[];
+}
+
+/** An acknowledgement the app sent: `{ envelope_id, payload? }` on one connection. */
+export interface FakeSocketAck {
+  envelope_id: string;
+  payload: unknown;
+  connection: number;
+}
+
+export interface SocketDeliverOptions {
+  /** 0 for the first delivery; Slack counts redeliveries of an envelope it saw no ack for. */
+  retryAttempt?: number;
+  /** Defaults to "" for a first delivery and "timeout" for a redelivery. */
+  retryReason?: string;
+  envelopeId?: string;
+}
+
+export interface FakeSocketMode {
+  connections: FakeSocketConnection[];
+  acks: FakeSocketAck[];
+  /**
+   * Wraps an Events API payload (`event_callback`) in an `events_api` envelope, sends it on the newest open
+   * connection (waiting for one while the app reconnects), and resolves with the app's ack. If that connection
+   * closes before the ack, the envelope goes out again on the next one, as Slack does.
+   */
+  deliver(payload: unknown, options?: SocketDeliverOptions): Promise<FakeSocketAck>;
+  /** Sends `{ type: 'disconnect', reason }` on the newest open connection; resolves once the app has closed it. */
+  disconnect(reason?: 'refresh_requested' | 'warning' | 'link_disabled'): Promise<FakeSocketConnection>;
+  /** Resolves with the newest open connection whose id is above `after` (default 0: any), waiting while there is none. */
+  waitForConnection(after?: number): Promise<FakeSocketConnection>;
+}
+
 export interface FakeSlack {
   url: string;
   /** What to set SLACK_API_URL to. */
   apiUrl: string;
   botToken: string;
+  /** The app-level token (SLACK_APP_TOKEN) that apps.connections.open takes, and nothing else does. */
+  appToken: string;
+  appId: string;
   signingSecret: string;
   teamId: string;
   botUserId: string;
@@ -77,6 +129,8 @@ export interface FakeSlack {
   reactions: { channel: string; ts: string; name: string; removed: boolean }[];
   /** When false, private file URLs answer with the HTML sign-in page, as Slack does for a token without files:read. */
   filesReadScope: boolean;
+  /** Socket Mode: the app's WebSocket connections and acks, and events and disconnects to send. */
+  socket: FakeSocketMode;
   /** Serves a file at the URL Slack would give it; `fileObject` is what an event's `files[]` carries. */
   hostFile(file: HostedFile): Record<string, unknown>;
   fail(failure: FakeFailure): void;
@@ -85,7 +139,7 @@ export interface FakeSlack {
   /** Completed uploads in a thread. */
   threadUploads(channel: string, threadTs: string): FakeUpload[];
   callsTo(method: string): FakeCall[];
-  /** Resolves once `predicate` holds, checked after every request the fake answers. */
+  /** Resolves once `predicate` holds, checked after every request the fake answers and every WebSocket message or close. */
   waitFor(predicate: () => boolean, what?: string, timeoutMs?: number): Promise<void>;
   reset(): void;
   close(): Promise<void>;
@@ -93,6 +147,8 @@ export interface FakeSlack {
 
 export interface FakeSlackOptions {
   botToken?: string;
+  appToken?: string;
+  appId?: string;
   signingSecret?: string;
   teamId?: string;
   botUserId?: string;
@@ -118,19 +174,121 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const hosted = new Map<string, HostedFile>();
   const waiters = new Set<() => void>();
   let counter = 0;
+  const notify = () => {
+    for (const check of [...waiters]) check();
+  };
 
   const server = await listen(async (req, res, body, url) => {
     try {
       await route(req, res, body, url);
     } finally {
-      for (const check of [...waiters]) check();
+      notify();
     }
+  });
+
+  function waitFor(predicate: () => boolean, what = 'condition', timeoutMs = 5000): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`fake Slack: timed out waiting for ${what}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!predicate()) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve();
+      };
+      waiters.add(check);
+    });
+  }
+
+  // ---- Socket Mode ----
+  /** Tickets apps.connections.open handed out and no connection has used yet. */
+  const tickets = new Set<string>();
+  const peers = new Map<number, WebSocketPeer>();
+  let connectionCount = 0;
+  const socket: FakeSocketMode = {
+    connections: [],
+    acks: [],
+    async deliver(payload, deliverOptions = {}) {
+      const envelopeId = deliverOptions.envelopeId ?? randomUUID();
+      const retryAttempt = deliverOptions.retryAttempt ?? 0;
+      // The envelope as docs.slack.dev "Using Socket Mode" and @slack/socket-mode's tests show it.
+      const envelope = JSON.stringify({
+        envelope_id: envelopeId,
+        payload,
+        type: 'events_api',
+        accepts_response_payload: false,
+        retry_attempt: retryAttempt,
+        retry_reason: deliverOptions.retryReason ?? (retryAttempt > 0 ? 'timeout' : ''),
+      });
+      const ack = () => socket.acks.find((a) => a.envelope_id === envelopeId);
+      for (;;) {
+        const connection = await socket.waitForConnection();
+        peers.get(connection.id)?.send(envelope);
+        await waitFor(() => ack() !== undefined || !connection.open, `the ack of envelope ${envelopeId}`);
+        if (ack() !== undefined) return ack()!;
+        // The connection closed before the app acknowledged: like Slack, send the envelope again on the next one.
+      }
+    },
+    async disconnect(reason = 'refresh_requested') {
+      const connection = await socket.waitForConnection();
+      peers.get(connection.id)?.send(JSON.stringify({ type: 'disconnect', reason, debug_info: { host: 'wss-fake.slack.com' } }));
+      await waitFor(() => !connection.open, `the app to close Socket Mode connection ${connection.id}`);
+      return connection;
+    },
+    async waitForConnection(after = 0) {
+      const candidate = () => socket.connections.findLast((c) => c.open && c.id > after);
+      await waitFor(() => candidate() !== undefined, `a Socket Mode connection after #${after}`);
+      return candidate()!;
+    },
+  };
+
+  server.server.on('upgrade', (req: IncomingMessage, stream: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const ticket = url.searchParams.get('ticket') ?? '';
+    // Each ticket from apps.connections.open opens one connection; anything else is refused before the upgrade.
+    if (url.pathname !== '/link/' || !tickets.delete(ticket)) {
+      refuseUpgrade(stream, 401, 'Unauthorized');
+      return;
+    }
+    const connection: FakeSocketConnection = { id: ++connectionCount, ticket, open: false, closeCode: undefined, received: [] };
+    const peer = acceptWebSocket(req, stream, head, {
+      message(text) {
+        const message = parseJsonObject(text);
+        connection.received.push(message);
+        if (typeof message['envelope_id'] === 'string') socket.acks.push({ envelope_id: message['envelope_id'], payload: message['payload'], connection: connection.id });
+        notify();
+      },
+      close(code) {
+        connection.open = false;
+        connection.closeCode = code;
+        peers.delete(connection.id);
+        notify();
+      },
+    });
+    if (peer === undefined) return;
+    peers.set(connection.id, peer);
+    connection.open = true;
+    socket.connections.push(connection);
+    peer.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: peers.size,
+        debug_info: { host: 'applink-fake', build_number: 1, approximate_connection_time: 3600 },
+        connection_info: { app_id: fake.appId },
+      }),
+    );
+    notify();
   });
 
   const fake: FakeSlack = {
     url: server.url,
     apiUrl: `${server.url}/api/`,
     botToken: options.botToken ?? 'xoxb-0000000000-fake-bot-token',
+    appToken: options.appToken ?? 'xapp-1-A0CRUNCHAPP-0000000000-fake-app-token',
+    appId: options.appId ?? 'A0CRUNCHAPP',
     signingSecret: options.signingSecret ?? 'fake-signing-secret-8f4e2a',
     teamId: options.teamId ?? 'T0CRUNCH01',
     botUserId: options.botUserId ?? 'U0CRUNCHBOT',
@@ -151,6 +309,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       return state.reactions;
     },
     filesReadScope: true,
+    socket,
     hostFile(file) {
       hosted.set(file.id, file);
       const base = `${server.url}/files-pri/${fake.teamId}-${file.id}`;
@@ -192,29 +351,19 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     callsTo(method) {
       return state.calls.filter((c) => c.method === method);
     },
-    waitFor(predicate, what = 'condition', timeoutMs = 5000) {
-      if (predicate()) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`fake Slack: timed out waiting for ${what}`));
-        }, timeoutMs);
-        const check = () => {
-          if (!predicate()) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        waiters.add(check);
-      });
-    },
+    waitFor,
     reset() {
       state = freshState();
       failures.length = 0;
       hosted.clear();
       fake.filesReadScope = true;
+      socket.acks = [];
+      socket.connections = socket.connections.filter((c) => c.open);
     },
-    close: () => server.close(),
+    async close() {
+      for (const peer of peers.values()) peer.destroy();
+      await server.close();
+    },
   };
 
   function nextTs(): string {
@@ -247,7 +396,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   async function api(method: string, req: IncomingMessage, res: ServerResponse, raw: Buffer, url: URL): Promise<void> {
     const params = parseParams(req, raw, url);
     const record = (status: number, error?: string) => state.calls.push({ method, params, status, error });
-    const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '') || String(params['token'] ?? '');
+    const headerToken = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+    const token = headerToken || String(params['token'] ?? '');
     const failure = takeFailure(method, params);
     if (failure?.status === 429) {
       record(429, 'ratelimited');
@@ -260,7 +410,15 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       sendJson(res, 200, ok ? { ok: true, ...result } : result);
     };
     if (token === '') return reply({ ok: false, error: 'not_authed' });
-    if (token !== fake.botToken) return reply({ ok: false, error: 'invalid_auth' });
+    if (method === 'apps.connections.open') {
+      // The app-level token, and only in the Authorization header (docs.slack.dev: apps.connections.open).
+      if (token === fake.botToken) return reply({ ok: false, error: 'not_allowed_token_type' });
+      if (headerToken !== fake.appToken) return reply({ ok: false, error: 'invalid_auth' });
+    } else if (token === fake.appToken) {
+      return reply({ ok: false, error: 'not_allowed_token_type' });
+    } else if (token !== fake.botToken) {
+      return reply({ ok: false, error: 'invalid_auth' });
+    }
     if (failure !== undefined) return reply({ ok: false, error: failure.error ?? 'internal_error' });
     reply(handleMethod(method, params));
   }
@@ -269,6 +427,11 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const str = (key: string) => (p[key] === undefined ? undefined : String(p[key]));
     const find = (channel: string | undefined, ts: string | undefined) => state.messages.find((m) => m.channel === channel && m.ts === ts && !m.deleted);
     switch (method) {
+      case 'apps.connections.open': {
+        const ticket = randomUUID();
+        tickets.add(ticket);
+        return { url: `${server.url.replace(/^http:/, 'ws:')}/link/?ticket=${ticket}&app_id=${fake.appId}` };
+      }
       case 'auth.test':
         return { url: 'https://crunch-test.slack.com/', team: 'Crunch Test', user: 'crunch', team_id: fake.teamId, user_id: fake.botUserId, bot_id: fake.botId, is_enterprise_install: false };
       case 'chat.postMessage': {
@@ -441,6 +604,11 @@ function parseParams(req: IncomingMessage, raw: Buffer, url: URL): Record<string
   return params;
 }
 
+function parseJsonObject(text: string): Record<string, unknown> {
+  const value = safeJson(text);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : { unparsed: text };
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -481,4 +649,153 @@ export async function deliverEvent(endpoint: string, payload: unknown, options: 
     headers['x-slack-retry-reason'] = 'http_timeout';
   }
   return fetch(endpoint, { method: 'POST', headers, body });
+}
+
+// ---- A WebSocket endpoint (RFC 6455), just what Socket Mode needs ----
+// Node ships a WebSocket client (undici's, which @slack/socket-mode uses) but no server, and `ws` is not a
+// dependency of this project, so the fake speaks the protocol itself: the opening handshake, masked client
+// frames in, unmasked frames out, text messages (fragmented or not), ping → pong, and the closing handshake.
+
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
+
+interface WebSocketPeer {
+  send(text: string): void;
+  /** Drops the TCP connection without a closing handshake. */
+  destroy(): void;
+}
+
+interface WebSocketHandlers {
+  message(text: string): void;
+  /** Once per connection: the status code of the peer's close frame, or undefined when it ended without one. */
+  close(code: number | undefined): void;
+}
+
+function refuseUpgrade(stream: Duplex, status: number, reason: string): void {
+  stream.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+}
+
+function acceptWebSocket(req: IncomingMessage, stream: Duplex, head: Buffer, on: WebSocketHandlers): WebSocketPeer | undefined {
+  const key = req.headers['sec-websocket-key'];
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || typeof key !== 'string' || req.headers['sec-websocket-version'] !== '13') {
+    refuseUpgrade(stream, 400, 'Bad Request');
+    return undefined;
+  }
+  const accept = createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+  // No Sec-WebSocket-Extensions in the answer: permessage-deflate, which undici offers, is declined.
+  stream.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
+
+  let buffer = Buffer.from(head);
+  let fragments: Buffer[] = [];
+  let messageOpcode: number = OPCODE.text;
+  let closeSent = false;
+  let ended = false;
+  const finish = (code: number | undefined) => {
+    if (ended) return;
+    ended = true;
+    on.close(code);
+  };
+
+  function write(opcode: number, payload: Buffer): void {
+    if (stream.destroyed || stream.writableEnded) return;
+    const n = payload.length;
+    const header = Buffer.alloc(n < 126 ? 2 : n < 0x10000 ? 4 : 10);
+    header[0] = 0x80 | opcode;
+    if (n < 126) header[1] = n;
+    else if (n < 0x10000) {
+      header[1] = 126;
+      header.writeUInt16BE(n, 2);
+    } else {
+      header[1] = 127;
+      header.writeBigUInt64BE(BigInt(n), 2);
+    }
+    stream.write(Buffer.concat([header, payload]));
+  }
+
+  function close(code: number): void {
+    if (!closeSent) {
+      closeSent = true;
+      const payload = Buffer.alloc(2);
+      payload.writeUInt16BE(code);
+      write(OPCODE.close, payload);
+    }
+    stream.end();
+  }
+
+  function frame(fin: boolean, opcode: number, payload: Buffer): void {
+    switch (opcode) {
+      case OPCODE.text:
+      case OPCODE.binary:
+      case OPCODE.continuation:
+        if (opcode !== OPCODE.continuation) {
+          fragments = [];
+          messageOpcode = opcode;
+        }
+        fragments.push(payload);
+        if (fin) {
+          const data = Buffer.concat(fragments);
+          fragments = [];
+          if (messageOpcode === OPCODE.text) on.message(data.toString('utf8'));
+        }
+        return;
+      case OPCODE.ping:
+        write(OPCODE.pong, payload);
+        return;
+      case OPCODE.pong:
+        return;
+      case OPCODE.close: {
+        const code = payload.length >= 2 ? payload.readUInt16BE(0) : undefined;
+        close(code ?? 1000); // the closing handshake: answer with a close frame, then end the connection
+        finish(code);
+        return;
+      }
+      default:
+        close(1002);
+        finish(undefined);
+    }
+  }
+
+  function parse(): void {
+    while (buffer.length >= 2 && !ended) {
+      const fin = (buffer[0]! & 0x80) !== 0;
+      const opcode = buffer[0]! & 0x0f;
+      const masked = (buffer[1]! & 0x80) !== 0;
+      let length = buffer[1]! & 0x7f;
+      let offset = 2;
+      if (length === 126) {
+        if (buffer.length < 4) return;
+        length = buffer.readUInt16BE(2);
+        offset = 4;
+      } else if (length === 127) {
+        if (buffer.length < 10) return;
+        length = Number(buffer.readBigUInt64BE(2));
+        offset = 10;
+      }
+      if (!masked) {
+        // RFC 6455 §5.1: a client masks every frame; a server closes the connection otherwise.
+        close(1002);
+        finish(undefined);
+        return;
+      }
+      if (buffer.length < offset + 4 + length) return;
+      const mask = buffer.subarray(offset, offset + 4);
+      const payload = Buffer.alloc(length);
+      for (let i = 0; i < length; i++) payload[i] = buffer[offset + 4 + i]! ^ mask[i % 4]!;
+      buffer = buffer.subarray(offset + 4 + length);
+      frame(fin, opcode, payload);
+    }
+  }
+
+  stream.on('data', (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    parse();
+  });
+  stream.on('close', () => finish(undefined));
+  stream.on('error', () => undefined);
+  parse();
+
+  return {
+    send: (text) => write(OPCODE.text, Buffer.from(text, 'utf8')),
+    destroy: () => stream.destroy(),
+  };
 }

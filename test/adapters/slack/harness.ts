@@ -41,11 +41,15 @@ export interface Backend {
   logs: () => Record<string, unknown>[];
 }
 
+/** Adapter settings on top of the harness's; as a function it can use the fake's tokens and ids. */
+export type HarnessConfig = Partial<SlackAdapterConfig> | ((fake: FakeSlack) => Partial<SlackAdapterConfig>);
+
 /**
  * The real Bolt adapter on the bot's real server and a fake Slack; by default a real core on a memory store
- * with a scripted engine, or the given backend.
+ * with a scripted engine, or the given backend. HTTP Events API unless the config sets `appToken` (Socket Mode:
+ * `fake.socket` then delivers the events).
  */
-export async function startHarness(config: Partial<SlackAdapterConfig> = {}, backend?: Backend): Promise<Harness> {
+export async function startHarness(config: HarnessConfig = {}, backend?: Backend): Promise<Harness> {
   const fake = await startFakeSlack();
   const scripted = createScriptedEngine();
   const { logger, lines } = memoryLogger();
@@ -67,7 +71,7 @@ export async function startHarness(config: Partial<SlackAdapterConfig> = {}, bac
       retryConfig: { retries: 2, factor: 1, minTimeout: 0, maxTimeout: 10 },
       statusIntervalMs: 0,
       streamIntervalMs: 0,
-      ...config,
+      ...(typeof config === 'function' ? config(fake) : config),
     },
     { core, store, logger },
   );

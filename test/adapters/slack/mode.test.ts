@@ -25,7 +25,7 @@ async function deps() {
 describe('connection mode', () => {
   it('uses Socket Mode when an app token is set, and serves no HTTP route (nothing connects before start)', async () => {
     const adapter = createSlackAdapter(
-      fromConfig({ botToken: 'xoxb-1-2-3', signingSecret: undefined, appToken: 'xapp-1-A0TEST-1-abc', apiUrl: 'http://127.0.0.1:9/api/' }),
+      fromConfig({ botToken: 'xoxb-1-2-3', signingSecret: undefined, appToken: 'xapp-1-A0TEST-1-abc', apiUrl: 'http://127.0.0.1:9/api/', allowedBotIds: [] }),
       await deps(),
     );
     expect(adapter.name).toBe('slack');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildTurn, messageKeyOf, threadKey, triageEvent } from '../../../adapters/slack/receive.js';
+import { authorOf, buildTurn, messageKeyOf, threadKey, triageEvent } from '../../../adapters/slack/receive.js';
 import type { SlackMessageEvent } from '../../../adapters/slack/types.js';
 
 const bot = { userId: 'UBOT', botId: 'BBOT' };
@@ -25,6 +25,42 @@ describe('triageEvent', () => {
     ['a message without a user', ev({ user: undefined, channel_type: 'im' }), 'ignore'],
   ])('%s → %s', (_name, event, action) => {
     expect(triageEvent(event, bot).action).toBe(action);
+  });
+});
+
+describe('triageEvent with allowed bots (SLACK_ALLOWED_BOT_IDS)', () => {
+  // An app's bot posts with its bot user (U…) and bot id (B…); an integration's bot_message has only the bot id.
+  const allowed = new Set(['BREPORTS', 'BBOT']);
+  const fromReports = (patch: Partial<SlackMessageEvent>) => ev({ user: 'UREPORTS', bot_id: 'BREPORTS', ...patch });
+  it.each([
+    ['its mention', fromReports({ type: 'app_mention', channel_type: undefined, text: '<@UBOT> chart this' }), 'accept'],
+    ['the message twin of its mention', fromReports({ text: '<@UBOT> chart this' }), 'accept'],
+    ['its direct message', fromReports({ channel: 'D2', channel_type: 'im' }), 'accept'],
+    ['its reply in a thread the bot started', fromReports({ thread_ts: '90.0', parent_user_id: 'UBOT' }), 'accept'],
+    ['its reply in another thread', fromReports({ thread_ts: '90.0', parent_user_id: 'UALICE' }), 'check-thread'],
+    ['its file share with a mention', fromReports({ subtype: 'file_share', text: '<@UBOT> here' }), 'accept'],
+    ['an integration post (bot_message, no user) with a mention', fromReports({ user: undefined, subtype: 'bot_message', text: '<@UBOT> go' }), 'accept'],
+    ['its channel chatter', fromReports({}), 'ignore'],
+    ['its edit', fromReports({ subtype: 'message_changed', hidden: true }), 'ignore'],
+    ['its channel join', fromReports({ subtype: 'channel_join', text: '<@UBOT> has joined' }), 'ignore'],
+    ['a bot that is not listed', ev({ user: 'UOTHER', bot_id: 'BOTHER', type: 'app_mention', text: '<@UBOT> hi' }), 'ignore'],
+    ['a person posting bot_message', ev({ subtype: 'bot_message', channel_type: 'im' }), 'ignore'],
+    ['itself, though listed (by bot id)', ev({ user: undefined, bot_id: 'BBOT', subtype: 'bot_message', channel_type: 'im' }), 'ignore'],
+    ['itself, though listed (by bot user)', ev({ user: 'UBOT', bot_id: 'BBOT', channel: 'D1', channel_type: 'im' }), 'ignore'],
+    ['itself in its own thread', ev({ user: 'UBOT', bot_id: 'BBOT', thread_ts: '90.0', parent_user_id: 'UBOT' }), 'ignore'],
+  ])('%s → %s', (_name, event, action) => {
+    expect(triageEvent(event, bot, allowed).action).toBe(action);
+  });
+
+  it('says why it ignored a message from itself, so that no list can make it answer itself', () => {
+    expect(triageEvent(ev({ user: 'UBOT', bot_id: 'BBOT', channel_type: 'im' }), bot, allowed)).toEqual({ action: 'ignore', reason: 'from myself' });
+  });
+
+  it('names the bot as the author of an integration post, which has no user', () => {
+    expect(authorOf(ev({ user: undefined, bot_id: 'BREPORTS', subtype: 'bot_message' }))).toBe('BREPORTS');
+    expect(authorOf(ev({ user: 'UREPORTS', bot_id: 'BREPORTS' }))).toBe('UREPORTS');
+    const turn = buildTurn({ team: 'T1', event: ev({ user: undefined, bot_id: 'BREPORTS', subtype: 'bot_message' }), bot, attachments: [], notices: [] });
+    expect(turn.user).toEqual({ id: 'BREPORTS' });
   });
 });
 

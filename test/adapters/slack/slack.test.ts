@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/index.js';
 import { contextTexts, type FakeMessage, messageText, signSlackRequest } from '../../fakes/slack.js';
 import { fixture, type Harness, sampleFile, startHarness } from './harness.js';
 
@@ -262,5 +263,55 @@ ${paragraph}`).join('\n\n');
     const res = await h.deliver(fixture('message_im', h.fake));
     expect(res.status).toBe(503);
     expect(h.scripted.runs).toEqual([]);
+  });
+});
+
+describe('Slack adapter with SLACK_ALLOWED_BOT_IDS', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    // Wired from the environment, as `crunch serve` does; Crunch's own bot id is listed too, to show it is ignored anyway.
+    h = await startHarness(
+      (fake) =>
+        loadConfig({
+          OPENAI_API_KEY: 'sk-test',
+          SLACK_BOT_TOKEN: fake.botToken,
+          SLACK_SIGNING_SECRET: fake.signingSecret,
+          SLACK_API_URL: fake.apiUrl,
+          SLACK_ALLOWED_BOT_IDS: `B0REPORTBOT,${fake.botId}`,
+        }).slack!,
+    );
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  /** A message by an app's bot user: user U…, bot_id B…, app_id A…. */
+  function fromBot(base: string, botId: string, userId: string, patch: Record<string, unknown>): Payload {
+    const payload = fixture<Payload>(base, h.fake);
+    payload.event = { ...payload.event, user: botId === h.fake.botId ? h.fake.botUserId : userId, bot_id: botId, app_id: `A${botId.slice(1)}`, files: undefined, ...patch };
+    return payload;
+  }
+
+  it('answers a listed bot like a person (mention, then a follow-up in the thread), never itself or other bots', async () => {
+    h.scripted.script.push({ deltas: ['Weekly ', 'chart.'], text: 'Weekly chart.' }, { text: 'Per region: North leads.' });
+    const mention = fromBot('app_mention_with_file', 'B0REPORTBOT', 'U0REPORTBOT', { text: `<@${h.fake.botUserId}> chart the weekly numbers` });
+    expect((await h.deliver(mention)).status).toBe(200);
+    await h.settle();
+
+    const followUp = fromBot('message_thread_reply', 'B0REPORTBOT', 'U0REPORTBOT', { text: 'and per region?', parent_user_id: 'U0REPORTBOT' });
+    // Crunch's own answer in the thread, as Slack echoes it, and an unlisted bot mentioning Crunch there.
+    const itself = fromBot('message_thread_reply', h.fake.botId, '', { text: 'Weekly chart.', ts: '1715000300.000400', parent_user_id: 'U0REPORTBOT' });
+    const stranger = fromBot('message_thread_reply', 'B0OTHERBOT', 'U0OTHERBOT', { text: `<@${h.fake.botUserId}> me too`, ts: '1715000400.000500' });
+    for (const payload of [followUp, itself, stranger]) expect((await h.deliver(payload)).status).toBe(200);
+    await h.settle();
+
+    expect(h.scripted.runs.map((r) => r.text)).toEqual(['chart the weekly numbers', 'and per region?']);
+    expect(h.scripted.runs[1]!.session?.conversationId).toBe('conv-1');
+    expect(h.fake.thread(CHANNEL, MENTION_TS).map(messageText)).toEqual(['Weekly chart.', 'Per region: North leads.']);
+    // A bot gets the answer whole: nothing streamed, though the engine streamed text.
+    expect(h.fake.callsTo('chat.startStream')).toEqual([]);
+    // Its own message never reaches the adapter (Bolt's ignoreSelf drops it; triageEvent would too). The other bot's
+    // is logged with its id, which is how an operator finds the id to list (LOG_LEVEL=debug).
+    expect(h.logs().filter((l) => l['msg'] === 'event ignored').map((l) => [l['reason'], l['botId']])).toEqual([['from a bot', 'B0OTHERBOT']]);
   });
 });
