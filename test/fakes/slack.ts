@@ -1,7 +1,8 @@
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { listen, sendJson } from './http.js';
+import { type WebSocket, WebSocketServer } from 'ws';
 
 /**
  * A fake Slack over real HTTP on 127.0.0.1: the Web API under `<url>/api/` (reach it through SLACK_API_URL),
@@ -206,7 +207,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   // ---- Socket Mode ----
   /** Tickets apps.connections.open handed out and no connection has used yet. */
   const tickets = new Set<string>();
-  const peers = new Map<number, WebSocketPeer>();
+  const peers = new Map<number, WebSocket>();
+  // A real WebSocket server (ws); permessage-deflate off, as nothing here needs it.
+  const sockets = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   let connectionCount = 0;
   const socket: FakeSocketMode = {
     connections: [],
@@ -253,34 +256,35 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       refuseUpgrade(stream, 401, 'Unauthorized');
       return;
     }
-    const connection: FakeSocketConnection = { id: ++connectionCount, ticket, open: false, closeCode: undefined, received: [] };
-    const peer = acceptWebSocket(req, stream, head, {
-      message(text) {
-        const message = parseJsonObject(text);
+    sockets.handleUpgrade(req, stream, head, (peer) => {
+      const connection: FakeSocketConnection = { id: ++connectionCount, ticket, open: true, closeCode: undefined, received: [] };
+      peer.on('message', (data, isBinary) => {
+        if (isBinary) return;
+        const message = parseJsonObject(data.toString());
         connection.received.push(message);
         if (typeof message['envelope_id'] === 'string') socket.acks.push({ envelope_id: message['envelope_id'], payload: message['payload'], connection: connection.id });
         notify();
-      },
-      close(code) {
+      });
+      peer.on('close', (code) => {
         connection.open = false;
-        connection.closeCode = code;
+        // 1005/1006: the connection ended without a close frame.
+        connection.closeCode = code === 1005 || code === 1006 ? undefined : code;
         peers.delete(connection.id);
         notify();
-      },
+      });
+      peer.on('error', () => undefined);
+      peers.set(connection.id, peer);
+      socket.connections.push(connection);
+      peer.send(
+        JSON.stringify({
+          type: 'hello',
+          num_connections: peers.size,
+          debug_info: { host: 'applink-fake', build_number: 1, approximate_connection_time: 3600 },
+          connection_info: { app_id: fake.appId },
+        }),
+      );
+      notify();
     });
-    if (peer === undefined) return;
-    peers.set(connection.id, peer);
-    connection.open = true;
-    socket.connections.push(connection);
-    peer.send(
-      JSON.stringify({
-        type: 'hello',
-        num_connections: peers.size,
-        debug_info: { host: 'applink-fake', build_number: 1, approximate_connection_time: 3600 },
-        connection_info: { app_id: fake.appId },
-      }),
-    );
-    notify();
   });
 
   const fake: FakeSlack = {
@@ -361,7 +365,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       socket.connections = socket.connections.filter((c) => c.open);
     },
     async close() {
-      for (const peer of peers.values()) peer.destroy();
+      for (const peer of peers.values()) peer.terminate();
       await server.close();
     },
   };
@@ -651,151 +655,6 @@ export async function deliverEvent(endpoint: string, payload: unknown, options: 
   return fetch(endpoint, { method: 'POST', headers, body });
 }
 
-// ---- A WebSocket endpoint (RFC 6455), just what Socket Mode needs ----
-// Node ships a WebSocket client (undici's, which @slack/socket-mode uses) but no server, and `ws` is not a
-// dependency of this project, so the fake speaks the protocol itself: the opening handshake, masked client
-// frames in, unmasked frames out, text messages (fragmented or not), ping → pong, and the closing handshake.
-
-const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
-
-interface WebSocketPeer {
-  send(text: string): void;
-  /** Drops the TCP connection without a closing handshake. */
-  destroy(): void;
-}
-
-interface WebSocketHandlers {
-  message(text: string): void;
-  /** Once per connection: the status code of the peer's close frame, or undefined when it ended without one. */
-  close(code: number | undefined): void;
-}
-
 function refuseUpgrade(stream: Duplex, status: number, reason: string): void {
   stream.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-}
-
-function acceptWebSocket(req: IncomingMessage, stream: Duplex, head: Buffer, on: WebSocketHandlers): WebSocketPeer | undefined {
-  const key = req.headers['sec-websocket-key'];
-  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || typeof key !== 'string' || req.headers['sec-websocket-version'] !== '13') {
-    refuseUpgrade(stream, 400, 'Bad Request');
-    return undefined;
-  }
-  const accept = createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
-  // No Sec-WebSocket-Extensions in the answer: permessage-deflate, which undici offers, is declined.
-  stream.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
-
-  let buffer = Buffer.from(head);
-  let fragments: Buffer[] = [];
-  let messageOpcode: number = OPCODE.text;
-  let closeSent = false;
-  let ended = false;
-  const finish = (code: number | undefined) => {
-    if (ended) return;
-    ended = true;
-    on.close(code);
-  };
-
-  function write(opcode: number, payload: Buffer): void {
-    if (stream.destroyed || stream.writableEnded) return;
-    const n = payload.length;
-    const header = Buffer.alloc(n < 126 ? 2 : n < 0x10000 ? 4 : 10);
-    header[0] = 0x80 | opcode;
-    if (n < 126) header[1] = n;
-    else if (n < 0x10000) {
-      header[1] = 126;
-      header.writeUInt16BE(n, 2);
-    } else {
-      header[1] = 127;
-      header.writeBigUInt64BE(BigInt(n), 2);
-    }
-    stream.write(Buffer.concat([header, payload]));
-  }
-
-  function close(code: number): void {
-    if (!closeSent) {
-      closeSent = true;
-      const payload = Buffer.alloc(2);
-      payload.writeUInt16BE(code);
-      write(OPCODE.close, payload);
-    }
-    stream.end();
-  }
-
-  function frame(fin: boolean, opcode: number, payload: Buffer): void {
-    switch (opcode) {
-      case OPCODE.text:
-      case OPCODE.binary:
-      case OPCODE.continuation:
-        if (opcode !== OPCODE.continuation) {
-          fragments = [];
-          messageOpcode = opcode;
-        }
-        fragments.push(payload);
-        if (fin) {
-          const data = Buffer.concat(fragments);
-          fragments = [];
-          if (messageOpcode === OPCODE.text) on.message(data.toString('utf8'));
-        }
-        return;
-      case OPCODE.ping:
-        write(OPCODE.pong, payload);
-        return;
-      case OPCODE.pong:
-        return;
-      case OPCODE.close: {
-        const code = payload.length >= 2 ? payload.readUInt16BE(0) : undefined;
-        close(code ?? 1000); // the closing handshake: answer with a close frame, then end the connection
-        finish(code);
-        return;
-      }
-      default:
-        close(1002);
-        finish(undefined);
-    }
-  }
-
-  function parse(): void {
-    while (buffer.length >= 2 && !ended) {
-      const fin = (buffer[0]! & 0x80) !== 0;
-      const opcode = buffer[0]! & 0x0f;
-      const masked = (buffer[1]! & 0x80) !== 0;
-      let length = buffer[1]! & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (buffer.length < 4) return;
-        length = buffer.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (buffer.length < 10) return;
-        length = Number(buffer.readBigUInt64BE(2));
-        offset = 10;
-      }
-      if (!masked) {
-        // RFC 6455 §5.1: a client masks every frame; a server closes the connection otherwise.
-        close(1002);
-        finish(undefined);
-        return;
-      }
-      if (buffer.length < offset + 4 + length) return;
-      const mask = buffer.subarray(offset, offset + 4);
-      const payload = Buffer.alloc(length);
-      for (let i = 0; i < length; i++) payload[i] = buffer[offset + 4 + i]! ^ mask[i % 4]!;
-      buffer = buffer.subarray(offset + 4 + length);
-      frame(fin, opcode, payload);
-    }
-  }
-
-  stream.on('data', (chunk: Buffer) => {
-    buffer = Buffer.concat([buffer, chunk]);
-    parse();
-  });
-  stream.on('close', () => finish(undefined));
-  stream.on('error', () => undefined);
-  parse();
-
-  return {
-    send: (text) => write(OPCODE.text, Buffer.from(text, 'utf8')),
-    destroy: () => stream.destroy(),
-  };
 }

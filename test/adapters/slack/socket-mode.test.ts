@@ -96,9 +96,10 @@ describe('Slack end to end over Socket Mode, with the responses engine', () => {
     expect(conversations).toHaveLength(2);
     expect(conversations[1]).toEqual(conversations[0]);
 
-    // stop() returns once the socket is closed (a normal close), and nothing reconnects.
+    // stop() closes the socket with a normal close, and nothing reconnects. (The fake sees the close once the
+    // TCP connection has ended, a moment after the client's closing handshake completes.)
     await h.adapter.stop();
-    expect(h.fake.socket.connections.filter((c) => c.open)).toEqual([]);
+    await expect.poll(() => h.fake.socket.connections.filter((c) => c.open)).toEqual([]);
     expect(h.fake.socket.connections.at(-1)!.closeCode).toBe(1000);
     stack.expectSpecClean();
   });
