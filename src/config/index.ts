@@ -68,6 +68,7 @@ const schema = z.object({
   TEAMS_ALLOWED_TENANTS: optionalString,
   TEAMS_GRAPH_FILES: flag(false),
   TEAMS_STREAMING: flag(true),
+  TEAMS_FILE_CONSENT: flag(true),
   TEAMS_FILE_URL_SECRET: optionalString,
   PUBLIC_URL: optionalString.pipe(url.optional()),
 });
@@ -112,6 +113,8 @@ export interface TeamsConfig {
   graphFiles: boolean;
   /** TEAMS_STREAMING: stream answers in personal chats. */
   streaming: boolean;
+  /** TEAMS_FILE_CONSENT: offer generated files with the file consent card (OneDrive) in personal chats. */
+  fileConsent: boolean;
   /** TEAMS_FILE_URL_SECRET: key for signed chart/file links; derived from MicrosoftAppPassword when unset. */
   fileUrlSecret: string | undefined;
 }
@@ -176,8 +179,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       apiUrl: e.SLACK_API_URL,
       allowedBotIds,
     };
-  } else if (e.SLACK_APP_TOKEN !== undefined || e.SLACK_SIGNING_SECRET !== undefined) {
-    problems.push('SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set');
+  } else if (e.SLACK_APP_TOKEN !== undefined || e.SLACK_SIGNING_SECRET !== undefined || e.SLACK_ALLOWED_BOT_IDS !== undefined) {
+    problems.push('SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN, SLACK_SIGNING_SECRET or SLACK_ALLOWED_BOT_IDS is set');
   }
 
   const appType = e.MicrosoftAppType ?? 'MultiTenant';
@@ -215,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
         .filter((t) => t !== ''),
       graphFiles: e.TEAMS_GRAPH_FILES,
       streaming: e.TEAMS_STREAMING,
+      fileConsent: e.TEAMS_FILE_CONSENT,
       fileUrlSecret: e.TEAMS_FILE_URL_SECRET,
     },
   };

@@ -88,3 +88,16 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('loadConfig: platform switches', () => {
+  it('turns the Teams file consent card off with TEAMS_FILE_CONSENT=false, and on by default', () => {
+    expect(loadConfig({ OPENAI_API_KEY: 'sk' }).teams.fileConsent).toBe(true);
+    expect(loadConfig({ OPENAI_API_KEY: 'sk', TEAMS_FILE_CONSENT: 'false' }).teams.fileConsent).toBe(false);
+  });
+
+  it('reports SLACK_ALLOWED_BOT_IDS without a bot token instead of ignoring it', () => {
+    expect(() => loadConfig({ OPENAI_API_KEY: 'sk', SLACK_ALLOWED_BOT_IDS: 'B123' })).toThrowError(
+      expect.objectContaining({ problems: ['SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN, SLACK_SIGNING_SECRET or SLACK_ALLOWED_BOT_IDS is set'] }),
+    );
+  });
+});
