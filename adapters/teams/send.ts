@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Activity } from 'botbuilder';
 import type { Logger } from 'pino';
 
@@ -52,7 +53,7 @@ export async function postActivity(
     if (!retryable || attempt >= attempts) throw new ConnectorError(response.status, `connector answered ${response.status}: ${text.slice(0, 300)}`);
     const wait = retryAfterMs(response.headers.get('retry-after')) ?? BACKOFF_BASE_MS * 2 ** (attempt - 1);
     logger.info({ status: response.status, wait }, 'teams connector busy; retrying');
-    await new Promise((resolve) => setTimeout(resolve, Math.min(wait, MAX_RETRY_WAIT_MS)));
+    await delay(Math.min(wait, MAX_RETRY_WAIT_MS));
   }
 }
 
@@ -70,7 +71,7 @@ export async function withThrottleRetry<T>(send: () => Promise<T>, logger: Logge
       if (status !== 429 || attempt >= attempts) throw err;
       const wait = BACKOFF_BASE_MS * 2 ** (attempt - 1);
       logger.info({ status, wait }, 'teams connector throttled; retrying');
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      await delay(wait);
     }
   }
 }

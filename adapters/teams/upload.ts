@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { retryAfterMs } from './send.js';
 
 /**
@@ -90,7 +91,7 @@ async function putRange(uploadUrl: string, data: Buffer, start: number, end: num
     }
     const wait = retryAfterMs(response?.headers.get('retry-after') ?? null) ?? base * 2 ** (attempt - 1);
     await response?.body?.cancel().catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, Math.min(wait, MAX_RETRY_WAIT_MS)));
+    await delay(Math.min(wait, MAX_RETRY_WAIT_MS));
   }
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import OpenAI from 'openai';
 import pRetry from 'p-retry';
 import { CrunchError } from '../../core/index.js';
@@ -53,21 +54,6 @@ function backoffMs(policy: RetryPolicy, attempt: number): number {
   return base / 2 + Math.random() * (base / 2);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * Runs one engine call with the retry policy: transient failures are retried with backoff (or the
  * server's Retry-After), permanent ones fail at once. What finally fails is mapped to a `CrunchError`.
@@ -84,7 +70,7 @@ export async function withRetries<T>(policy: RetryPolicy, signal: AbortSignal, c
         if (retriesLeft === 0 || error instanceof NoRetry || !isTransient(error)) return;
         const asked = retryAfterMs(error);
         if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) throw error;
-        await sleep(asked ?? backoffMs(policy, attemptNumber), signal);
+        await delay(asked ?? backoffMs(policy, attemptNumber), undefined, { signal });
       },
     });
   } catch (err) {
