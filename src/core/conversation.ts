@@ -3,7 +3,7 @@ import type { Engine, EngineFile, EngineSession } from '../engines/engine.js';
 import { CrunchError, errorCode, toUserMessage } from './errors.js';
 import { type FileLimits, formatDuration, helpText, openChecked, screenAttachments } from './files.js';
 import { KeyedSerialQueue } from './ordering.js';
-import type { ProgressSink } from './progress.js';
+import { dropRepeatedStatus, type ProgressSink } from './progress.js';
 import { type Reply, textReply } from './reply.js';
 import { keys, type Store } from './store.js';
 import { conversationId, type Turn } from './turn.js';
@@ -55,7 +55,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       log.info('duplicate delivery ignored');
       return undefined;
     }
-    return queue.run(conversationId(turn.conversation), () => answer(turn, progress, log));
+    return queue.run(conversationId(turn.conversation), () => answer(turn, dropRepeatedStatus(progress), log));
   }
 
   async function answer(turn: Turn, progress: ProgressSink, log: Logger): Promise<Reply> {

@@ -8,3 +8,15 @@ export type Progress =
 export type ProgressSink = (progress: Progress) => void;
 
 export const ignoreProgress: ProgressSink = () => {};
+
+/** Passes progress on, dropping a status identical to the one just reported (each costs the adapter an edit). */
+export function dropRepeatedStatus(sink: ProgressSink): ProgressSink {
+  let last: string | undefined;
+  return (progress) => {
+    if (progress.type === 'status') {
+      if (progress.text === last) return;
+      last = progress.text;
+    }
+    sink(progress);
+  };
+}

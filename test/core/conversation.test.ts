@@ -54,6 +54,8 @@ class RecordingEngine implements Engine {
       }
     }
     input.progress({ type: 'status', text: 'running code…' });
+    input.progress({ type: 'status', text: 'running code…' });
+    input.progress({ type: 'text', delta: 'answer' });
     this.runs.push({ text: input.text, files, hadSession: input.session !== undefined });
     this.events.push(`end:${input.text}`);
     const now = new Date().toISOString();
@@ -88,7 +90,11 @@ describe('ConversationService', () => {
     const reply = await core.handle(turn('t1', 'solve 3x + 11 = 14'), (p) => progress.push(p));
     expect(reply?.kind).toBe('answer');
     expect(reply?.text).toBe('answer to solve 3x + 11 = 14');
-    expect(progress).toContainEqual({ type: 'status', text: 'running code…' });
+    // The engine reported the same status twice in a row: the adapter is told once.
+    expect(progress).toEqual([
+      { type: 'status', text: 'running code…' },
+      { type: 'text', delta: 'answer' },
+    ]);
   });
 
   it('answers a retried delivery once', async () => {

@@ -5,7 +5,7 @@ import type { OpenAIConfig } from '../../config/index.js';
 import { CrunchError } from '../../core/index.js';
 import type { Engine, EngineRunInput, EngineRunResult, EngineSession, SessionFile } from '../engine.js';
 import { isTransient, mayBeContainerGone, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
-import { collectAnswer, containerFileIds } from './output.js';
+import { collectAnswer, containerFileIds, StreamedTextCleaner } from './output.js';
 import { uploadFile } from './uploads.js';
 
 /**
@@ -142,6 +142,10 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
     };
     return withRetries(retry, signal, async () => {
       let streamed = false;
+      const cleaner = new StreamedTextCleaner();
+      const emit = (text: string) => {
+        if (text !== '') progress({ type: 'text', delta: text });
+      };
       try {
         progress({ type: 'status', text: 'thinking…' });
         const stream = await client.responses.create(body, { signal });
@@ -155,10 +159,11 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
               break;
             case 'response.output_text.delta':
               streamed = true;
-              progress({ type: 'text', delta: event.delta });
+              emit(cleaner.push(event.delta));
               break;
             case 'response.completed':
             case 'response.incomplete':
+              emit(cleaner.flush());
               return event.response;
             case 'response.failed':
               throw new StreamFailure(event.response.error?.code, event.response.error?.message ?? 'response failed');
