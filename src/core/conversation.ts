@@ -112,7 +112,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           images: result.images,
           files: result.files,
           code: result.code,
-          notices: [...notices, ...result.skipped],
+          notices: [...notices, ...result.notices],
         };
       } catch (err) {
         if (deadline.signal.aborted) {

@@ -11,7 +11,7 @@ export interface EngineFile {
   sizeBytes?: number;
   /**
    * Opens the checked download. It, or the stream it returns, fails with a `CrunchError` whose code starts
-   * with `attachment_` when the file must be skipped; the engine reports its `userMessage` in `skipped`.
+   * with `attachment_` when the file must be skipped; the engine reports its `userMessage` in `notices`.
    */
   open(): Promise<Readable>;
 }
@@ -54,10 +54,11 @@ export interface EngineRunResult {
   files: ReplyFile[];
   code: CodeCell[];
   /**
-   * One friendly line per file that could not be used after all: `open()` or its stream failed with an
-   * attachment error (content did not match its type, too large, download refused). The turn goes on.
+   * Friendly lines for the user about what could not be used or kept: a file skipped after all (`open()` or
+   * its stream failed with an attachment error), a file or context the provider lost, an output too large.
+   * The turn goes on regardless.
    */
-  skipped: string[];
+  notices: string[];
 }
 
 /** A code interpreter: the hosted Responses API one, or later a local sandbox. */

@@ -65,7 +65,7 @@ class RecordingEngine implements Engine {
       images: [],
       files: [],
       code: [],
-      skipped,
+      notices: skipped,
     };
   }
 }

@@ -136,6 +136,37 @@ describe('responses engine against the fake OpenAI', () => {
     expect(stack.openai.containers.size).toBe(2);
   });
 
+  it('carries on in a new conversation when the provider lost the old one, and says so', async () => {
+    stack = await startStack();
+    await ask(stack, 't1', 'look', [fileFrom('sales.xlsx', XLSX, 'F1')]);
+    const [lost] = [...stack.openai.conversations.keys()];
+    stack.openai.conversations.clear();
+    const reply = await ask(stack, 't1', 'and now?');
+    expect(reply.kind).toBe('answer');
+    expect(reply.notices).toEqual([expect.stringMatching(/could not find the earlier context/)]);
+    const bodies = responsesCalls(stack).map((r) => r.body as { conversation: string; tools: { container: string }[] });
+    expect(bodies.at(-1)!.conversation).not.toBe(lost);
+    expect(bodies.at(-1)!.tools[0]!.container).toBe(bodies[0]!.tools[0]!.container); // same sandbox, same files
+    const third = await ask(stack, 't1', 'and then?');
+    expect(third.notices).toEqual([]);
+  });
+
+  it('drops a file the provider no longer has when it rebuilds the sandbox, and asks for it again', async () => {
+    stack = await startStack();
+    await ask(stack, 't1', 'look', [fileFrom('sales.xlsx', XLSX, 'F1'), fileFrom('notes.csv', Buffer.from('a,b\n1,2\n'), 'F2')]);
+    const sales = [...stack.openai.files.values()].find((f) => f.filename === 'sales.xlsx')!;
+    stack.openai.files.delete(sales.id);
+    stack.openai.expireAllContainers();
+    const reply = await ask(stack, 't1', 'plot it');
+    expect(reply.kind).toBe('answer');
+    expect(reply.notices).toEqual(['**sales.xlsx** is no longer available to me (it expired or was deleted); please share it again.']);
+    const fresh = [...stack.openai.containers.values()].find((c) => c.status === 'running')!;
+    expect(fresh.files.map((f) => f.filename)).toEqual(['notes.csv']);
+    // Shared again in the thread, it is uploaded again.
+    await ask(stack, 't1', 'here it is', [fileFrom('sales.xlsx', XLSX, 'F1')]);
+    expect([...stack.openai.files.values()].filter((f) => f.filename === 'sales.xlsx')).toHaveLength(1);
+  });
+
   it('retries a 429 after its Retry-After and a 500, then answers', async () => {
     stack = await startStack();
     stack.openai.script.push({ error: { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 30 } });

@@ -79,11 +79,11 @@ export async function withRetries<T>(policy: RetryPolicy, signal: AbortSignal, c
 }
 
 /**
- * True when a failed call may be explained by the conversation's container being gone (the API answers
- * 400 "Container is expired." with no error code, or 404 for a deleted one), so the caller checks the
- * container's status instead of reading the message.
+ * True when a failed call may be explained by part of the session being gone at the provider: an expired
+ * container (400 "Container is expired." with no error code), a deleted container or conversation (404).
+ * The caller then asks the API what is gone instead of reading the message.
  */
-export function mayBeContainerGone(err: unknown): boolean {
+export function mayBeSessionLoss(err: unknown): boolean {
   const cause = err instanceof CrunchError ? err.cause : err;
   return cause instanceof OpenAI.BadRequestError || cause instanceof OpenAI.NotFoundError;
 }

@@ -4,8 +4,9 @@ import type { Logger } from 'pino';
 import type { OpenAIConfig } from '../../config/index.js';
 import { CrunchError } from '../../core/index.js';
 import type { Engine, EngineRunInput, EngineRunResult, EngineSession, SessionFile } from '../engine.js';
-import { isTransient, mayBeContainerGone, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
+import { isTransient, mayBeSessionLoss, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
 import { collectAnswer, containerFileIds, StreamedTextCleaner } from './output.js';
+import { ensureContainer, ensureConversation, repairSession, type SessionContext } from './session.js';
 import { uploadFile } from './uploads.js';
 
 /**
@@ -60,17 +61,17 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
 
   async function run(input: EngineRunInput): Promise<EngineRunResult> {
     const { signal, progress } = input;
-    const call = <T>(fn: () => Promise<T>) => withRetries(retry, signal, fn);
+    const notices: string[] = [];
+    const ctx: SessionContext = { client, call: (fn) => withRetries(retry, signal, fn), signal, progress, logger, notices };
+    const output = { client, retry, signal, maxFileBytes: options.maxFileBytes };
     const now = new Date().toISOString();
     let session: EngineSession = input.session ?? { engine: ENGINE_NAME, files: [], createdAt: now, lastUsedAt: now };
 
     if (session.conversationId === undefined) {
-      const conversation = await call(() => client.conversations.create({}, { signal }));
-      session = { ...session, conversationId: conversation.id };
+      session = await ensureConversation(ctx, session);
       await input.checkpoint(session);
     }
 
-    const skipped: string[] = [];
     const added: SessionFile[] = [];
     const mentioned: string[] = [];
     for (const file of input.files) {
@@ -85,7 +86,7 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
         added.push({ sourceId: file.sourceId, fileId, name: file.name });
         mentioned.push(file.name);
       } catch (err) {
-        if (err instanceof CrunchError && err.code.startsWith('attachment_')) skipped.push(err.userMessage);
+        if (err instanceof CrunchError && err.code.startsWith('attachment_')) notices.push(err.userMessage);
         else throw toCrunchError(err);
       }
     }
@@ -94,7 +95,7 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
       await input.checkpoint(session);
     }
 
-    const ensured = await ensureContainer(session, added, call, signal, progress);
+    const ensured = await ensureContainer(ctx, session, added);
     session = ensured.session;
     if (ensured.changed) await input.checkpoint(session);
 
@@ -104,28 +105,23 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
     let response: Response;
     let before: Set<string>;
     try {
-      before = await call(() => containerFileIds({ client, retry, signal, maxFileBytes: options.maxFileBytes }, session.containerId!));
+      before = await ctx.call(() => containerFileIds(output, session.containerId!));
       response = await respond(session, userText, input);
     } catch (err) {
-      if (!mayBeContainerGone(err) || (await containerAlive(session.containerId!, call, signal))) throw toCrunchError(err);
-      logger.info({ container: session.containerId }, 'container expired mid-turn; starting a new one');
-      session = (await newContainer(session, call, signal, progress)).session;
+      const repaired = mayBeSessionLoss(err) ? await repairSession(ctx, session) : undefined;
+      if (repaired === undefined) throw toCrunchError(err);
+      session = repaired;
       await input.checkpoint(session);
-      before = new Set();
+      before = await ctx.call(() => containerFileIds(output, session.containerId!));
       response = await respond(session, userText, input);
     }
 
     progress({ type: 'status', text: 'collecting results…' });
-    const answer = await collectAnswer(
-      { client, retry, signal, maxFileBytes: options.maxFileBytes },
-      response,
-      session.containerId!,
-      before,
-    );
+    const answer = await collectAnswer(output, response, session.containerId!, before);
     if (response.status === 'incomplete') {
       answer.text += `\n\n_(The answer was cut short: ${response.incomplete_details?.reason ?? 'incomplete'}.)_`;
     }
-    return { session, ...answer, skipped: [...skipped, ...answer.skipped] };
+    return { session, ...answer, notices: [...notices, ...answer.notices] };
   }
 
   /** One streamed response. Retried as a whole while nothing has been streamed to the user yet. */
@@ -190,54 +186,6 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
         throw err;
       }
     });
-  }
-
-  async function ensureContainer(
-    session: EngineSession,
-    added: SessionFile[],
-    call: <T>(fn: () => Promise<T>) => Promise<T>,
-    signal: AbortSignal,
-    progress: EngineRunInput['progress'],
-  ): Promise<{ session: EngineSession; changed: boolean }> {
-    const id = session.containerId;
-    if (id !== undefined) {
-      if (await containerAlive(id, call, signal)) {
-        for (const file of added) await call(() => client.containers.files.create(id, { file_id: file.fileId }, { signal }));
-        return { session, changed: false };
-      }
-      logger.info({ container: id }, 'container expired; starting a new one with the conversation files');
-    }
-    return newContainer(session, call, signal, progress);
-  }
-
-  async function containerAlive(id: string, call: <T>(fn: () => Promise<T>) => Promise<T>, signal: AbortSignal): Promise<boolean> {
-    try {
-      const container = await call(() => client.containers.retrieve(id, { signal }));
-      return container.status !== 'expired';
-    } catch (err) {
-      if (err instanceof CrunchError && err.cause instanceof OpenAI.NotFoundError) return false;
-      throw err;
-    }
-  }
-
-  async function newContainer(
-    session: EngineSession,
-    call: <T>(fn: () => Promise<T>) => Promise<T>,
-    signal: AbortSignal,
-    progress: EngineRunInput['progress'],
-  ): Promise<{ session: EngineSession; changed: boolean }> {
-    progress({ type: 'status', text: 'starting the sandbox…' });
-    const container = await call(() =>
-      client.containers.create(
-        {
-          name: `crunch-${session.conversationId ?? 'session'}`.slice(0, 64),
-          file_ids: session.files.map((f) => f.fileId),
-          expires_after: { anchor: 'last_active_at', minutes: 20 },
-        },
-        { signal },
-      ),
-    );
-    return { session: { ...session, containerId: container.id }, changed: true };
   }
 
   async function forget(session: EngineSession): Promise<void> {

@@ -23,7 +23,7 @@ export interface AnswerParts {
   files: ReplyFile[];
   code: CodeCell[];
   /** Lines about outputs that could not be delivered. */
-  skipped: string[];
+  notices: string[];
 }
 
 interface ContainerFileRef {
@@ -191,18 +191,18 @@ export async function collectAnswer(
   const seen = new Set<string>();
   const images: ReplyImage[] = [];
   const files: ReplyFile[] = [];
-  const skipped: string[] = [];
+  const notices: string[] = [];
   for (const ref of [...refs, ...listed]) {
     if (seen.has(ref.fileId)) continue;
     seen.add(ref.fileId);
     const data = await download(ctx, ref);
     if (data === 'too-large') {
-      skipped.push(`**${ref.name}** was created but is too large to attach here.`);
+      notices.push(`**${ref.name}** was created but is too large to attach here.`);
       continue;
     }
     const mimeType = mimeFor(ref.name);
     if (mimeType === 'image/png') images.push({ title: titleFor(ref.name), name: ref.name, png: data });
     else files.push({ name: ref.name, mimeType, data });
   }
-  return { text: cleanText(text), images, files, code: collectCode(response), skipped };
+  return { text: cleanText(text), images, files, code: collectCode(response), notices };
 }

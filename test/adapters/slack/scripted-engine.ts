@@ -62,7 +62,7 @@ export function createScriptedEngine(): { engine: Engine; script: ScriptStep[]; 
         images: step.images ?? [],
         files: step.files ?? [],
         code: step.code ?? [],
-        skipped: run.skipped,
+        notices: run.skipped,
       };
     },
   };

@@ -57,7 +57,7 @@ export function createScriptedEngine(script: Script = () => ({ text: 'ok' })): S
         images: [],
         files: [],
         code: [],
-        skipped: call.skipped,
+        notices: call.skipped,
         ...result,
       };
     },
