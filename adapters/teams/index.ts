@@ -176,12 +176,15 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
         typingIntervalMs: config.typingIntervalMs ?? DEFAULTS.typingIntervalMs,
         streamIntervalMs: 1000,
         streaming: (config.streaming ?? true) && received.scope === 'personal',
+        // No typing in channels: Teams does not show it there, and the Playground drops the next message.
+        typing: received.scope !== 'channel',
         logger: log,
         now,
       });
-      presenter.start();
       const extra = await channelFiles(received, context, log);
       const turn = { ...received.turn, attachments: [...received.turn.attachments, ...extra.attachments], notices: extra.notices };
+      // Typing waits for the core: a resent activity must not show any (see ProgressPresenter.start).
+      presenter.start();
       const answer = await deps.core.handle(turn, presenter.sink);
       if (answer === undefined) {
         await presenter.close('duplicate');

@@ -4,7 +4,12 @@ import type { Progress, ProgressSink } from '../../src/core/index.js';
 
 /**
  * What the user sees while a turn runs:
- *  - a typing indicator at once, repeated every few seconds until the answer is posted;
+ *  - in personal and group chats, a typing indicator as soon as the turn is known to be fresh (the core's
+ *    first progress event, or `typingFallbackMs` after start() while the core is still working), repeated
+ *    every few seconds until the answer is posted. Never in channels: Teams shows no bot typing indicator
+ *    there, and the Agents Playground rejects typing in a reply chain (`Invalid conversation id …;messageid=…`
+ *    at setBotTypingStatus) and then loses the message posted right after it. Never for a resent activity
+ *    either: the core answers a duplicate without any progress, long before the fallback;
  *  - a status message ("⏳ running code…") posted at the first engine status and edited in place
  *    (updateActivity) as statuses change, ending as "✅ Done in 12 s";
  *  - in personal chat, the answer text streamed as the model writes it (Teams streaming protocol: typing
@@ -24,7 +29,14 @@ export interface TurnIO {
 }
 
 export interface PresenterOptions {
+  /** Send typing indicators at all (personal and group chats; false in channels). */
+  typing: boolean;
   typingIntervalMs: number;
+  /**
+   * How long after start() to begin typing when no progress came yet (a fresh turn queued behind another,
+   * a command the engine never sees). The core answers a duplicate delivery well within it. Default 500 ms.
+   */
+  typingFallbackMs?: number;
   /** Teams accepts about one streaming update per second. */
   streamIntervalMs: number;
   streaming: boolean;
@@ -32,12 +44,16 @@ export interface PresenterOptions {
   now?: () => number;
 }
 
+const DEFAULT_TYPING_FALLBACK_MS = 500;
+
 /** Teams rejects a stream's informative text over 1 KB; statuses are short, but be safe. */
 const MAX_STATUS_CHARS = 900;
 
 export class ProgressPresenter {
   private chain: Promise<void> = Promise.resolve();
   private typingTimer: NodeJS.Timeout | undefined;
+  private typingFallback: NodeJS.Timeout | undefined;
+  private typingStarted = false;
   private statusId: string | undefined;
   private statusPending: string | undefined;
   private statusScheduled = false;
@@ -59,8 +75,21 @@ export class ProgressPresenter {
     this.startedAt = this.now();
   }
 
-  /** Typing indicator now and every `typingIntervalMs` until close(). */
+  /**
+   * Call just before handing the turn to the core. Typing begins at the first progress event (the core only
+   * reports progress for a fresh turn), or after `typingFallbackMs` if the core is still busy by then.
+   */
   start(): void {
+    if (!this.options.typing || this.closed) return;
+    this.typingFallback = setTimeout(() => this.startTyping(), this.options.typingFallbackMs ?? DEFAULT_TYPING_FALLBACK_MS);
+    this.typingFallback.unref();
+  }
+
+  /** Typing indicator now and every `typingIntervalMs` until close(); once per turn. */
+  private startTyping(): void {
+    if (!this.options.typing || this.typingStarted || this.closed) return;
+    this.typingStarted = true;
+    clearTimeout(this.typingFallback);
     this.typing();
     this.typingTimer = setInterval(() => {
       if (this.streamId === undefined || this.streamFailed) this.typing();
@@ -70,6 +99,7 @@ export class ProgressPresenter {
 
   readonly sink: ProgressSink = (progress: Progress) => {
     if (this.closed) return;
+    this.startTyping();
     if (progress.type === 'status') {
       this.statusPending = progress.text.slice(0, MAX_STATUS_CHARS);
       if (!this.statusScheduled) {
@@ -90,6 +120,7 @@ export class ProgressPresenter {
   /** Stops typing, waits for pending updates, and marks the status message done (or stopped). */
   async close(outcome: 'done' | 'failed' | 'duplicate'): Promise<void> {
     this.closed = true;
+    clearTimeout(this.typingFallback);
     clearInterval(this.typingTimer);
     await this.chain;
     if (this.statusId !== undefined && outcome !== 'duplicate') {

@@ -142,14 +142,45 @@ function tableElement(table: MarkdownTable): unknown {
   };
 }
 
-/** Teams' CodeBlock element, falling back to a monospace TextBlock where it is not supported. */
-function codeBlock(code: string, language: string): unknown {
+/** Teams' CodeBlock element, falling back to monospace lines (`monospaceLines`) where it is not supported. */
+function codeBlock(code: string, language: string, maxFallbackLines = MAX_FALLBACK_LINES): unknown {
   return {
     type: 'CodeBlock',
     codeSnippet: code,
     language: language.toLowerCase() === 'python' || language === 'py' ? 'Python' : language,
-    fallback: { type: 'TextBlock', text: code, fontType: 'Monospace', wrap: true },
+    fallback: monospaceLines(code, { maxLines: maxFallbackLines }),
   };
+}
+
+/** Lines of code shown by the CodeBlock fallback, beyond which a note says how many more there are. */
+const MAX_FALLBACK_LINES = 120;
+const NBSP = '\u00a0';
+
+/**
+ * Preformatted text for Adaptive Card clients: a TextBlock joins single newlines into one line (markdown
+ * soft breaks), collapses runs of spaces (Python indentation, column-aligned output) and reads `**kwargs`
+ * or `__init__` as markdown. So: one RichTextBlock per line, spacing None, holding a monospace TextRun
+ * (TextRuns are never markdown), with leading spaces and runs of spaces as no-break spaces (one ordinary
+ * space left at the end of each run, so long lines can still wrap). Empty lines keep their height.
+ */
+export function monospaceLines(text: string, options: { maxLines: number; size?: 'Small' | 'Default' }): Record<string, unknown> {
+  const all = text.replace(/\r\n?/g, '\n').replace(/\n+$/, '').split('\n');
+  const shown = all.length > options.maxLines ? all.slice(0, options.maxLines) : all;
+  const lines = shown.map(preserveSpaces);
+  if (shown.length < all.length) {
+    const rest = all.length - shown.length;
+    lines.push(`… (${rest} more line${rest === 1 ? '' : 's'} not shown)`);
+  }
+  const run = (line: string) => ({ type: 'TextRun', text: line, fontType: 'Monospace', ...(options.size !== undefined ? { size: options.size } : {}) });
+  return { type: 'Container', items: lines.map((line) => ({ type: 'RichTextBlock', spacing: 'None', inlines: [run(line)] })) };
+}
+
+function preserveSpaces(line: string): string {
+  const expanded = line.replace(/\t/g, '    ').replace(/\s+$/, '');
+  if (expanded === '') return NBSP;
+  return expanded
+    .replace(/^ +/, (lead) => NBSP.repeat(lead.length))
+    .replace(/ {2,}/g, (run) => `${NBSP.repeat(run.length - 1)} `);
 }
 
 function imageCard(image: ReplyImage, url: string): Partial<Activity> {
@@ -192,10 +223,12 @@ export function codeActivity(cells: CodeCell[], maxMessageBytes: number): Partia
     const body: unknown[] = [];
     cells.forEach((cell, i) => {
       if (cells.length > 1) body.push({ type: 'TextBlock', text: `Step ${i + 1}`, weight: 'Bolder', spacing: 'Medium' });
-      body.push(codeBlock(trim(cell.code, limit), 'Python'));
+      // The fallback lines shrink with the budget too: each line costs about 100 bytes of card JSON.
+      const maxLines = Math.max(10, Math.min(MAX_FALLBACK_LINES, Math.floor(limit / 100)));
+      body.push(codeBlock(trim(cell.code, limit), 'Python', maxLines));
       if (cell.output !== undefined && cell.output.trim() !== '') {
         body.push({ type: 'TextBlock', text: 'Output', isSubtle: true, size: 'Small' });
-        body.push({ type: 'TextBlock', text: trim(cell.output, Math.min(limit, 2000)), fontType: 'Monospace', wrap: true, size: 'Small' });
+        body.push({ ...monospaceLines(trim(cell.output, Math.min(limit, 2000)), { maxLines: Math.min(maxLines, 60), size: 'Small' }), spacing: 'Small' });
       }
     });
     const label = `I ran ${cells.length} code cell${cells.length === 1 ? '' : 's'} to get this answer.`;

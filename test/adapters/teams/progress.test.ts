@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness.js';
 
@@ -79,5 +80,97 @@ describe('teams progress', () => {
     await s.ask(s.fixture('channel-mention'));
     expect(s.fake.recorded.some((r) => JSON.stringify(r.activity).includes('streaminfo'))).toBe(false);
     expect(s.fake.messages().at(-1)!.activity.text).toBe('The average is 6.');
+  });
+
+  // The Agents Playground rejects typing in a channel reply chain (setBotTypingStatus: "Invalid conversation
+  // id …;messageid=…") and loses the message posted just after it; Teams shows no bot typing in channels.
+  it.each(['channel-mention', 'channel-reply'])('sends no typing activity in a channel thread (%s), only the status and the answer', async (fixture) => {
+    s = await startStack({
+      config: { typingIntervalMs: 20 },
+      script: async (input) => {
+        input.progress({ type: 'status', text: 'running code…' });
+        await s!.fake.waitFor((r) => r.activity.text === '⏳ running code…');
+        await sleep(120); // several typing intervals, and well past the fallback
+        return { text: 'The average is 6.' };
+      },
+    });
+    const activity = s.fixture(fixture);
+    await s.ask(activity);
+    expect(s.fake.recorded.filter((r) => r.activity.type === 'typing')).toEqual([]);
+    const posted = s.fake.messages().map((r) => [r.conversationId, r.replyToId, r.activity.text]);
+    expect(posted).toEqual([
+      [activity.conversation.id, activity.id, '⏳ running code…'],
+      [activity.conversation.id, activity.id, 'The average is 6.'],
+    ]);
+  });
+
+  it('keeps typing, repeated, in group chats', async () => {
+    s = await startStack({
+      config: { typingIntervalMs: 20 },
+      script: async (input) => {
+        input.progress({ type: 'status', text: 'running code…' });
+        await s!.fake.waitFor((r) => r.activity.type === 'typing' && s!.fake.recorded.filter((t) => t.activity.type === 'typing').length >= 2);
+        return { text: '72 °F is 22.2 °C.' };
+      },
+    });
+    await s.ask(s.fixture('group-chat'));
+    expect(s.fake.recorded[0]!.activity.type).toBe('typing');
+    expect(s.fake.recorded.filter((r) => r.activity.type === 'typing').length).toBeGreaterThanOrEqual(2);
+    expect(s.fake.messages().at(-1)!.activity.text).toBe('72 °F is 22.2 °C.');
+  });
+
+  it('types within a second for a fresh turn even before the engine reports progress', async () => {
+    let sentAt = 0;
+    let typingAfterMs = Number.NaN;
+    s = await startStack({
+      script: async () => {
+        await s!.fake.waitFor((r) => r.activity.type === 'typing', 1000);
+        typingAfterMs = Date.now() - sentAt;
+        return { text: 'Quietly done.' };
+      },
+    });
+    sentAt = Date.now();
+    await s.ask(s.fixture('personal-text'));
+    expect(typingAfterMs).toBeLessThan(1000);
+    expect(s.fake.recorded.map((r) => r.activity.type)).toEqual(['typing', 'message']);
+  });
+
+  it('sends nothing at all, not even typing, for a resent activity while the first delivery runs', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    s = await startStack({
+      script: async (input) => {
+        input.progress({ type: 'status', text: 'running code…' });
+        await gate;
+        return { text: 'Once.' };
+      },
+    });
+    const activity = s.fixture('personal-text');
+    let duplicateSent: typeof s.fake.recorded = [];
+    try {
+      expect((await s.send(activity)).status).toBe(200);
+      await s.fake.waitFor((r) => r.activity.text === '⏳ running code…');
+      const before = s.fake.recorded.length;
+      expect((await s.send(activity)).status).toBe(200);
+      await sleep(700); // past the typing fallback
+      duplicateSent = s.fake.recorded.slice(before);
+    } finally {
+      release();
+      await s.adapter.idle();
+    }
+    expect(duplicateSent).toEqual([]);
+    expect(s.fake.recorded.filter((r) => r.activity.type === 'typing')).toHaveLength(1);
+    expect(s.fake.messages().filter((r) => r.activity.text === 'Once.')).toHaveLength(1);
+  });
+
+  it('sends nothing for a resent activity after the answer was posted', async () => {
+    s = await startStack({ script: () => ({ text: 'Once.' }) });
+    const activity = s.fixture('personal-text');
+    await s.ask(activity);
+    s.fake.reset();
+    await s.ask(activity);
+    await sleep(700);
+    expect(s.fake.recorded).toEqual([]);
+    expect(s.engine.calls).toHaveLength(1);
   });
 });

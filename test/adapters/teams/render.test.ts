@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { codeActivity, renderReply, sizeOf } from '../../../adapters/teams/render.js';
 import { retryAfterMs } from '../../../adapters/teams/send.js';
 import { sign, verify } from '../../../adapters/teams/signed-urls.js';
 import { textReply, type Reply } from '../../../src/core/index.js';
-import { fakePng } from './harness.js';
+import { fakePng, postedCards, startStack, type Stack } from './harness.js';
 
 const BUDGET = 40 * 1024;
 const host = async (file: { name: string }) => `https://crunch.example/files/${file.name}`;
@@ -65,6 +65,66 @@ describe('renderReply', () => {
   it('marks an error reply', async () => {
     const [m] = await renderReply({ ...textReply('error', 'The engine is down.'), error: { code: 'engine_unavailable' } }, { maxMessageBytes: BUDGET, host });
     expect(m!.activity.text).toBe('⚠️ The engine is down.');
+  });
+});
+
+/** The text a client without CodeBlock support shows: the fallback's lines, no-break spaces as spaces. */
+function fallbackText(element: Record<string, any>): string {
+  expect(element.type).toBe('Container');
+  return (element.items as Array<Record<string, any>>)
+    .map((item) => {
+      expect(item).toMatchObject({ type: 'RichTextBlock', spacing: 'None' });
+      expect(item.inlines).toHaveLength(1);
+      expect(item.inlines[0]).toMatchObject({ type: 'TextRun', fontType: 'Monospace' });
+      return String(item.inlines[0].text).replaceAll('\u00a0', ' ').trimEnd();
+    })
+    .join('\n');
+}
+
+describe('the "Show the code" card without CodeBlock support', () => {
+  let s: Stack | undefined;
+  afterEach(async () => {
+    await s?.close();
+    s = undefined;
+  });
+
+  const code = [
+    'import pandas as pd',
+    '',
+    'def summarise(df, **kwargs):',
+    '    """Totals by __month__."""',
+    '    for col in df.columns:',
+    '        print(col, df[col].sum() * 2)',
+    '    return df',
+  ].join('\n');
+  const output = ['   month  revenue', '0    Jan      120', '1    Feb      135'].join('\n');
+
+  it('keeps every line, its indentation and its characters, in the code and in its output', async () => {
+    s = await startStack({ script: () => ({ text: 'Done.', code: [{ code, output }] }) });
+    await s.ask(s.fixture('personal-text'));
+    const card = postedCards(s.fake).find((c) => c.actions?.[0]?.title === 'Show the code')!;
+    const body = card.actions[0].card.body as Array<Record<string, any>>;
+    const block = body.find((e) => e.type === 'CodeBlock')!;
+    expect(block.codeSnippet).toBe(code);
+    expect(fallbackText(block.fallback)).toBe(code);
+    // Blank lines keep their height (a no-break space), indentation is made of no-break spaces.
+    expect(block.fallback.items[1].inlines[0].text).toBe('\u00a0');
+    expect(block.fallback.items[4].inlines[0].text).toBe('\u00a0'.repeat(4) + 'for col in df.columns:');
+    const outputIndex = body.findIndex((e) => e.type === 'TextBlock' && e.text === 'Output');
+    expect(fallbackText(body[outputIndex + 1]!)).toBe(output);
+  });
+
+  it('caps the fallback of long code with a note, and the card still fits', () => {
+    const long = Array.from({ length: 500 }, (_, i) => `total_${i} = ${i} * 2`).join('\n');
+    const activity = codeActivity([{ code: long, output: Array.from({ length: 300 }, (_, i) => `row ${i}`).join('\n') }], BUDGET);
+    expect(sizeOf(activity)).toBeLessThan(BUDGET);
+    const body = (activity.attachments![0]!.content as Record<string, any>).actions[0].card.body as Array<Record<string, any>>;
+    const block = body.find((e) => e.type === 'CodeBlock')!;
+    const lines = fallbackText(block.fallback).split('\n');
+    expect(lines.length).toBeLessThan(200);
+    expect(lines[0]).toBe('total_0 = 0 * 2');
+    expect(lines.at(-1)).toMatch(/^… \(\d+ more lines not shown\)$/);
+    expect(fallbackText(body.at(-1)!).split('\n').at(-1)).toMatch(/more lines not shown/);
   });
 });
 
