@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type DestinationStream, pino, type Logger } from 'pino';
 import type { Config } from './config/index.js';
 import { type ConversationService, createConversationService, createStore, CrunchError, type Store } from './core/index.js';
 import type { Engine } from './engines/engine.js';
@@ -14,9 +14,32 @@ export interface Crunch {
   close(): Promise<void>;
 }
 
+/**
+ * Where credentials can appear in what gets logged: request headers on SDK errors (openai, axios in
+ * botbuilder, Slack's WebClient), token fields of configs. Censored before a line is written.
+ */
+export const REDACTED_PATHS = [
+  'headers.authorization',
+  'headers["api-key"]',
+  '*.headers.authorization',
+  '*.headers.Authorization',
+  '*.headers["api-key"]',
+  'err.config.headers.Authorization',
+  'err.config.headers.authorization',
+  'err.request.headers.authorization',
+  'err.response.config.headers.Authorization',
+  '*.token',
+  '*.botToken',
+  '*.appToken',
+  '*.apiKey',
+  '*.appPassword',
+  '*.signingSecret',
+  '*.client_secret',
+];
+
 /** Logs go to stderr as JSON lines, so stdout stays free for the CLI's answers. */
-export function createLogger(level: Config['logLevel']): Logger {
-  return pino({ level, base: { app: 'crunch' } }, pino.destination({ fd: 2, sync: false }));
+export function createLogger(level: Config['logLevel'], destination: DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
+  return pino({ level, base: { app: 'crunch' }, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination);
 }
 
 export function createEngine(config: Config, logger: Logger): Engine {
