@@ -1,26 +1,15 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createSlackAdapter, type SlackAdapterConfig } from '../../../adapters/slack/index.js';
 import type { SlackConfig } from '../../../src/config/index.js';
-import { createConversationService, createStore, CrunchError } from '../../../src/core/index.js';
+import { CrunchError } from '../../../src/core/index.js';
 import { startServer } from '../../../src/server/index.js';
 import { deliverEvent } from '../../fakes/slack.js';
-import { createScriptedEngine } from './scripted-engine.js';
+import { scriptedDeps } from './scripted-engine.js';
 
 // A loaded SlackConfig is a valid SlackAdapterConfig as it is.
 const fromConfig: (config: SlackConfig) => SlackAdapterConfig = (config) => config;
 
-async function deps() {
-  const store = await createStore('memory://');
-  const logger = pino({ level: 'silent' });
-  const core = createConversationService({
-    store,
-    engine: createScriptedEngine().engine,
-    limits: { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 1000 },
-    logger,
-  });
-  return { store, logger, core };
-}
+const deps = scriptedDeps;
 
 describe('connection mode', () => {
   it('uses Socket Mode when an app token is set, and serves no HTTP route (nothing connects before start)', async () => {

@@ -1,5 +1,15 @@
 import type { Readable } from 'node:stream';
-import { CrunchError, type CodeCell, type ReplyFile, type ReplyImage } from '../../../src/core/index.js';
+import { pino, type Logger } from 'pino';
+import {
+  type CodeCell,
+  type ConversationService,
+  createConversationService,
+  createStore,
+  CrunchError,
+  type ReplyFile,
+  type ReplyImage,
+  type Store,
+} from '../../../src/core/index.js';
 import type { Engine, EngineRunInput, EngineRunResult, EngineSession } from '../../../src/engines/engine.js';
 
 /** What one engine run does: statuses, streamed text, the final text and artefacts. */
@@ -73,4 +83,17 @@ async function drain(stream: Readable): Promise<number> {
   let bytes = 0;
   for await (const chunk of stream) bytes += (chunk as Buffer).length;
   return bytes;
+}
+
+/** Store, silent logger and a core over a scripted engine: enough to construct an adapter without a stack. */
+export async function scriptedDeps(): Promise<{ store: Store; logger: Logger; core: ConversationService }> {
+  const store = await createStore('memory://');
+  const logger = pino({ level: 'silent' });
+  const core = createConversationService({
+    store,
+    engine: createScriptedEngine().engine,
+    limits: { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 1000 },
+    logger,
+  });
+  return { store, logger, core };
 }

@@ -1,11 +1,10 @@
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSlackAdapter } from '../../../adapters/slack/index.js';
-import { createConversationService, createStore, CrunchError } from '../../../src/core/index.js';
+import { CrunchError } from '../../../src/core/index.js';
 import { messageText, startFakeSlack } from '../../fakes/slack.js';
 import { type Stack, startStack } from '../../support/stack.js';
 import { fixture, type Harness, sampleFile, startHarness } from './harness.js';
-import { createScriptedEngine } from './scripted-engine.js';
+import { scriptedDeps } from './scripted-engine.js';
 
 const CHANNEL = 'C0DATA0001';
 const MENTION_TS = '1715000000.000100';
@@ -108,14 +107,7 @@ describe('Slack end to end over Socket Mode, with the responses engine', () => {
 describe('Socket Mode start-up', () => {
   it('fails with a message naming SLACK_APP_TOKEN when Slack rejects the app-level token', async () => {
     const fake = await startFakeSlack();
-    const store = await createStore('memory://');
-    const logger = pino({ level: 'silent' });
-    const core = createConversationService({
-      store,
-      engine: createScriptedEngine().engine,
-      limits: { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 1000 },
-      logger,
-    });
+    const { store, logger, core } = await scriptedDeps();
     const adapter = createSlackAdapter(
       { botToken: fake.botToken, signingSecret: undefined, appToken: 'xapp-1-A0CRUNCHAPP-1-revoked', apiUrl: fake.apiUrl },
       { core, store, logger },

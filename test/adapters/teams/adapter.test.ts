@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import { fakePng, modelInputs, postedCards, postedTexts, startStack, TENANT, uploadedFiles, type Stack, type StackOptions } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { fakePng, modelInputs, postedCards, postedTexts, stacksClosedAfterEach, TENANT, uploadedFiles, type Stack } from './harness.js';
 
 /**
  * End to end: fake Teams (connector, token issuer, files, Graph) → the real server and Teams adapter →
@@ -11,15 +11,7 @@ const XLSX = await readFile(new URL('../../fixtures/files/sales.xlsx', import.me
 const PNG = await readFile(new URL('../../fixtures/files/revenue.png', import.meta.url));
 const CHANNEL = '19:c1a2b3c4d5e6f708@thread.tacv2';
 
-const stacks: Stack[] = [];
-async function stack(options: StackOptions = {}): Promise<Stack> {
-  const s = await startStack(options);
-  stacks.push(s);
-  return s;
-}
-afterEach(async () => {
-  while (stacks.length > 0) await stacks.pop()!.close();
-});
+const stack = stacksClosedAfterEach();
 
 /** The last text message the bot posted, other than the status line. */
 const answerOf = (s: Stack) =>

@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OFFER_EXPIRED, OFFER_NOT_YOURS } from '../../../adapters/teams/file-consent.js';
 import type { RecordedActivity } from '../../fakes/teams.js';
 import type { UploadInfo } from '../../fakes/teams-onedrive.js';
-import { postedTexts, startStack, type Stack, type StackOptions } from './harness.js';
+import { postedTexts, stacksClosedAfterEach, type Stack } from './harness.js';
 
 /**
  * Generated files in personal chat go through Teams' file consent flow, end to end: fake OpenAI makes a
@@ -15,15 +15,7 @@ const FILE_CONSENT = 'application/vnd.microsoft.teams.card.file.consent';
 const FILE_INFO = 'application/vnd.microsoft.teams.card.file.info';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const stacks: Stack[] = [];
-async function stack(options: StackOptions = {}): Promise<Stack> {
-  const s = await startStack(options);
-  stacks.push(s);
-  return s;
-}
-afterEach(async () => {
-  while (stacks.length > 0) await stacks.pop()!.close();
-});
+const stack = stacksClosedAfterEach();
 
 const attachmentsOf = (r: RecordedActivity) => (r.activity.attachments ?? []) as Array<Record<string, any>>;
 const cardsOf = (s: Stack, contentType: string) => s.fake.messages().filter((r) => attachmentsOf(r)[0]?.contentType === contentType);

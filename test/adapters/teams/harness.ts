@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { deflateSync } from 'node:zlib';
 import { pino, type Logger } from 'pino';
+import { afterEach } from 'vitest';
 import { createTeamsAdapter, type TeamsAdapterConfig, type TeamsChatAdapter } from '../../../adapters/teams/index.js';
 import { createConversationService, createStore, type ConversationService, type RouteHandler, type Store } from '../../../src/core/index.js';
 import type { Engine, EngineRunInput, EngineRunResult, EngineSession } from '../../../src/engines/engine.js';
@@ -96,6 +97,19 @@ export interface StackOptions {
 }
 
 export const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
+
+/** A `stack(options)` that starts stacks for one test file and closes them all after each test. */
+export function stacksClosedAfterEach(): (options?: StackOptions) => Promise<Stack> {
+  const stacks: Stack[] = [];
+  afterEach(async () => {
+    while (stacks.length > 0) await stacks.pop()!.close();
+  });
+  return async (options = {}) => {
+    const s = await startStack(options);
+    stacks.push(s);
+    return s;
+  };
+}
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const auth = options.auth ?? true;
