@@ -25,12 +25,17 @@ export interface ConversationServiceDeps {
   now?: () => Date;
 }
 
+/** Posts a reply on the platform; called inside the conversation's turn, so replies never interleave. */
+export type Deliver = (reply: Reply) => Promise<void>;
+
 export interface ConversationService {
   /**
    * Answers one turn. Resolves to undefined when the message was already handled (a retried delivery),
    * so the adapter posts nothing. Never rejects: failures become a friendly error reply.
+   * Turns of one conversation run in the order `handle` was called; with `deliver`, the next turn of the
+   * conversation starts only after this one's reply was posted.
    */
-  handle(turn: Turn, progress: ProgressSink): Promise<Reply | undefined>;
+  handle(turn: Turn, progress: ProgressSink, deliver?: Deliver): Promise<Reply | undefined>;
   /** Resolves when every turn accepted so far has finished. */
   idle(): Promise<void>;
 }
@@ -42,20 +47,29 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   const queue = new KeyedSerialQueue();
   const now = deps.now ?? (() => new Date());
 
-  async function handle(turn: Turn, progress: ProgressSink): Promise<Reply | undefined> {
+  function handle(turn: Turn, progress: ProgressSink, deliver?: Deliver): Promise<Reply | undefined> {
     const log = deps.logger.child({ conversation: conversationId(turn.conversation), message: turn.messageKey });
-    let fresh: boolean;
-    try {
-      fresh = await deps.store.claim(keys.dedupe(turn.messageKey), DEDUPE_TTL_MS);
-    } catch (err) {
-      log.error({ err }, 'store unavailable while claiming the message');
-      return textReply('error', toUserMessage(err));
-    }
-    if (!fresh) {
+    // The place in the conversation's queue is taken now, synchronously, so turns run (and are delivered) in
+    // the order the adapter handed them over; the dedupe claim runs meanwhile.
+    const claimed = deps.store.claim(keys.dedupe(turn.messageKey), DEDUPE_TTL_MS).then(
+      (fresh) => ({ fresh }) as const,
+      (err: unknown) => ({ fresh: true, err }) as const,
+    );
+    const work = queue.run(conversationId(turn.conversation), async () => {
+      const claim = await claimed;
+      if (!claim.fresh) return undefined;
+      const reply =
+        'err' in claim
+          ? (log.error({ err: claim.err }, 'store unavailable while claiming the message'), textReply('error', toUserMessage(claim.err)))
+          : await answer(turn, dropRepeatedStatus(progress), log);
+      if (deliver) await deliver(reply).catch((err: unknown) => log.error({ err }, 'delivering the reply failed'));
+      return reply;
+    });
+    return claimed.then((claim) => {
+      if (claim.fresh) return work;
       log.info('duplicate delivery ignored');
       return undefined;
-    }
-    return queue.run(conversationId(turn.conversation), () => answer(turn, dropRepeatedStatus(progress), log));
+    });
   }
 
   async function answer(turn: Turn, progress: ProgressSink, log: Logger): Promise<Reply> {

@@ -10,6 +10,6 @@ export { AttachmentError, CrunchError, errorCode, toUserMessage } from './errors
 export type { ChatAdapter, RouteHandler } from './adapter.js';
 export type { Store } from './store.js';
 export { createStore } from './store.js';
-export type { ConversationService, ConversationServiceDeps, FileLimits } from './conversation.js';
+export type { ConversationService, ConversationServiceDeps, Deliver, FileLimits } from './conversation.js';
 export { createConversationService } from './conversation.js';
 export { SUPPORTED_EXTENSIONS, helpText } from './files.js';

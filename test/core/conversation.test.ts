@@ -229,3 +229,54 @@ describe('ConversationService failures with files', () => {
     expect(reply?.notices).toEqual([expect.stringMatching(/^\*\*clip\.mov\*\* skipped: \.mov is not supported/)]);
   });
 });
+
+describe('ConversationService ordering with delivery', () => {
+  it('keeps arrival order even when the first message\'s dedupe claim is slower', async () => {
+    const { core, engine, store } = await setup();
+    const claim = store.claim.bind(store);
+    store.claim = async (key, ttl) => {
+      if (key.endsWith(':first')) await new Promise((r) => setTimeout(r, 30));
+      return claim(key, ttl);
+    };
+    const first = core.handle({ ...turn('A', 'a1'), messageKey: 'first' }, () => {});
+    const second = core.handle({ ...turn('A', 'a2'), messageKey: 'second' }, () => {});
+    await Promise.all([first, second]);
+    expect(engine.events).toEqual(['start:a1', 'end:a1', 'start:a2', 'end:a2']);
+  });
+
+  it('starts the next turn of a conversation only after the previous reply was delivered', async () => {
+    const { core, engine } = await setup();
+    const log: string[] = [];
+    const deliver = (name: string, ms: number) => async () => {
+      log.push(`deliver ${name} start`);
+      await new Promise((r) => setTimeout(r, ms));
+      log.push(`deliver ${name} end`);
+    };
+    engine.events.length = 0;
+    await Promise.all([core.handle(turn('A', 'a1'), () => {}, deliver('a1', 30)), core.handle(turn('A', 'a2'), () => {}, deliver('a2', 0))]);
+    expect(log).toEqual(['deliver a1 start', 'deliver a1 end', 'deliver a2 start', 'deliver a2 end']);
+    expect(engine.events.indexOf('start:a2')).toBeGreaterThan(engine.events.indexOf('end:a1'));
+  });
+
+  it('tells a duplicate at once, even while the conversation is busy, and never delivers it', async () => {
+    const { core, engine } = await setup();
+    let release!: () => void;
+    engine.holds.set('slow', new Promise<void>((r) => (release = r)));
+    const delivered: string[] = [];
+    const t = turn('A', 'slow');
+    const first = core.handle(t, () => {}, async (r) => void delivered.push(r.text));
+    expect(await core.handle({ ...t }, () => {}, async (r) => void delivered.push(`dup ${r.text}`))).toBeUndefined();
+    release();
+    await first;
+    expect(delivered).toEqual(['answer to slow']);
+  });
+
+  it('replies with an error, not silence, when the store cannot be reached for the dedupe claim', async () => {
+    const { core, store } = await setup();
+    store.claim = async () => {
+      throw new Error('redis down');
+    };
+    const reply = await core.handle(turn('A', 'hello'), () => {});
+    expect(reply?.kind).toBe('error');
+  });
+});
