@@ -17,6 +17,9 @@ export type { FileLimits } from './files.js';
  */
 export const DEDUPE_TTL_MS = 60 * 60 * 1000;
 
+/** A conversation idle this long is forgotten by the store (its files expire at the provider after 30 days too). */
+export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
 export interface ConversationServiceDeps {
   store: Store;
   engine: Engine;
@@ -98,15 +101,15 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       }
 
       const session = await deps.store.get<EngineSession>(sessionKey);
+      const deadline = new AbortController();
       const files: EngineFile[] = screening.candidates.map((candidate) => ({
         sourceId: candidate.attachment.sourceId,
         name: candidate.name,
         mimeType: candidate.mime,
         ...(candidate.attachment.sizeBytes !== undefined ? { sizeBytes: candidate.attachment.sizeBytes } : {}),
-        open: () => openChecked(candidate, deps.limits),
+        open: () => openChecked(candidate, deps.limits, deadline.signal),
       }));
 
-      const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), deps.limits.turnTimeoutMs);
       const started = Date.now();
       try {
@@ -116,9 +119,9 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           files,
           progress,
           signal: deadline.signal,
-          checkpoint: (s) => deps.store.set(sessionKey, s),
+          checkpoint: (s) => deps.store.set(sessionKey, s, SESSION_TTL_MS),
         });
-        await deps.store.set(sessionKey, { ...result.session, lastUsedAt: now().toISOString() });
+        await deps.store.set(sessionKey, { ...result.session, lastUsedAt: now().toISOString() }, SESSION_TTL_MS);
         log.info({ ms: Date.now() - started, images: result.images.length, files: result.files.length }, 'turn answered');
         return {
           kind: 'answer',

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { Transform, type TransformCallback } from 'node:stream';
-import { fileTypeStream } from 'file-type';
-import { CrunchError } from './errors.js';
+import { addAbortSignal, Transform, type TransformCallback } from 'node:stream';
+import { FileTypeParser } from 'file-type';
+import { AttachmentError, CrunchError } from './errors.js';
 import type { Attachment } from './turn.js';
 
 /**
@@ -141,19 +141,40 @@ export function screenAttachments(attachments: Attachment[], limits: FileLimits)
 /**
  * Opens a candidate's download and checks its first bytes against its extension (content sniffing), then
  * returns the stream, still unread past the sample, with a byte counter that fails the stream once the
- * file passes the size limit. Nothing is buffered beyond the sniffing sample.
+ * file passes the size limit. Nothing is buffered beyond the sniffing sample. A download that fails
+ * midway fails the returned stream with an `AttachmentError`; destroying the returned stream, or aborting
+ * `signal` (the turn's deadline), closes the download.
  */
-export async function openChecked(candidate: CandidateFile, limits: FileLimits): Promise<Readable> {
+export async function openChecked(candidate: CandidateFile, limits: FileLimits, signal?: AbortSignal): Promise<Readable> {
+  const name = candidate.attachment.name;
   const rule = RULES[candidate.ext]!;
+  signal?.throwIfAborted();
   const source = await candidate.attachment.open();
-  const sniffed = await fileTypeStream(source, { sampleSize: SNIFF_SAMPLE_BYTES });
-  const detected = sniffed.fileType?.ext;
-  const problem = sniffProblem(rule, candidate.ext, detected);
+  let sniffed: Readable & { fileType?: { ext: string } };
+  try {
+    sniffed = await new FileTypeParser(signal ? { signal } : {}).toDetectionStream(source, { sampleSize: SNIFF_SAMPLE_BYTES });
+  } catch (err) {
+    source.destroy();
+    throw signal?.aborted ? err : downloadFailed(name, err);
+  }
+  const problem = sniffProblem(rule, candidate.ext, sniffed.fileType?.ext);
   if (problem !== undefined) {
     sniffed.destroy();
-    throw new CrunchError('attachment_rejected', `**${candidate.attachment.name}** skipped: ${problem}`);
+    throw new CrunchError('attachment_rejected', `**${name}** skipped: ${problem}`);
   }
-  return sniffed.pipe(sizeGuard(candidate.attachment.name, limits.maxFileBytes, rule.sniff === undefined));
+  const guard = sizeGuard(name, limits.maxFileBytes, rule.sniff === undefined);
+  // pipe() alone neither forwards errors nor closes the source: do both, explicitly.
+  sniffed.on('error', (err) => guard.destroy(err instanceof CrunchError || signal?.aborted ? err : downloadFailed(name, err)));
+  guard.on('close', () => sniffed.destroy());
+  if (signal) addAbortSignal(signal, guard);
+  return sniffed.pipe(guard);
+}
+
+function downloadFailed(name: string, err: unknown): CrunchError {
+  if (err instanceof CrunchError) return err;
+  return new AttachmentError(`**${name}** skipped: the download failed midway (${(err as Error)?.message ?? 'connection lost'}). Please share it again.`, {
+    cause: err,
+  });
 }
 
 function sniffProblem(rule: FileRule, ext: string, detected: string | undefined): string | undefined {
@@ -187,6 +208,9 @@ function sizeGuard(name: string, maxBytes: number, text: boolean): Transform {
       }
       first = false;
       done(null, chunk);
+    },
+    flush(done: TransformCallback) {
+      done(seen === 0 ? new CrunchError('attachment_rejected', `**${name}** skipped: the file is empty.`) : null);
     },
   });
 }

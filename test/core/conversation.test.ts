@@ -280,3 +280,56 @@ describe('ConversationService ordering with delivery', () => {
     expect(reply?.kind).toBe('error');
   });
 });
+
+describe('ConversationService with downloads that go wrong', () => {
+  it('skips a file whose download drops midway, with a line saying so, and answers with the rest', async () => {
+    const { core, engine } = await setup();
+    const dropping: Attachment = {
+      sourceId: 'drop',
+      name: 'big.csv',
+      open: async () =>
+        new Readable({
+          read() {
+            this.push(Buffer.from('a,b\n1,2\n'));
+            this.destroy(new Error('socket hang up'));
+          },
+        }),
+    };
+    const reply = await core.handle(turn('t1', 'go', [dropping, attachment('ok.csv', 'x,y\n')]), () => {});
+    expect(reply?.kind).toBe('answer');
+    expect(engine.runs[0]?.files.map((f) => f.name)).toEqual(['ok.csv']);
+    expect(reply?.notices).toEqual(['**big.csv** skipped: the download failed midway (socket hang up). Please share it again.']);
+  });
+
+  it('ends a turn whose download stalls at the deadline, closes the download, and keeps the conversation going', async () => {
+    const { core } = await setup({ turnTimeoutMs: 100 });
+    let destroyed = false;
+    let sent = false;
+    const stalled: Attachment = {
+      sourceId: 'stall',
+      name: 'stuck.csv',
+      open: async () =>
+        new Readable({
+          read() {
+            if (!sent) this.push(Buffer.from('a,b\n')); // one chunk, then nothing, ever
+            sent = true;
+          },
+          destroy(err, done) {
+            destroyed = true;
+            done(err);
+          },
+        }),
+    };
+    const reply = await core.handle(turn('t1', 'go', [stalled]), () => {});
+    expect(reply).toMatchObject({ kind: 'error', error: { code: 'deadline' } });
+    expect(destroyed).toBe(true);
+    expect((await core.handle(turn('t1', 'next'), () => {}))?.kind).toBe('answer');
+  });
+
+  it('skips an empty file even when the platform did not say its size', async () => {
+    const { core, engine } = await setup();
+    const reply = await core.handle(turn('t1', 'go', [attachment('empty.txt', '', { sizeBytes: undefined })]), () => {});
+    expect(engine.runs[0]?.files).toEqual([]);
+    expect(reply?.notices).toEqual(['**empty.txt** skipped: the file is empty.']);
+  });
+});

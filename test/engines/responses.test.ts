@@ -167,6 +167,33 @@ describe('responses engine against the fake OpenAI', () => {
     expect([...stack.openai.files.values()].filter((f) => f.filename === 'sales.xlsx')).toHaveLength(1);
   });
 
+  it('skips a file the API refuses with a line naming it, and answers with the rest', async () => {
+    stack = await startStack();
+    const big = Buffer.alloc(PART_BYTES + 10, 'a,b\n');
+    // The platform declared a wrong size: the Uploads API refuses to complete it.
+    const liar = { ...fileFrom('big.csv', big, 'B1'), sizeBytes: big.length + 99 };
+    const reply = await ask(stack, 't1', 'count', [liar, fileFrom('ok.csv', Buffer.from('x,y\n1,2\n'), 'OK')]);
+    expect(reply.kind).toBe('answer');
+    expect(reply.notices).toEqual([expect.stringMatching(/^\*\*big\.csv\*\* skipped: the AI service refused this file \(400/)]);
+    expect(onlyContainer(stack).files.map((f) => f.filename)).toEqual(['ok.csv']);
+  });
+
+  it('uploads files that expire at OpenAI after 30 days', async () => {
+    stack = await startStack();
+    await ask(stack, 't1', 'look', [fileFrom('sales.xlsx', XLSX)]);
+    const upload = stack.openai.requests.find((r) => r.method === 'POST' && r.endpoint === '/files')!;
+    expect(JSON.stringify(upload.body)).toContain('2592000');
+  });
+
+  it('tells the user to reset when the thread outgrew the context window', async () => {
+    stack = await startStack();
+    stack.openai.script.push({ error: { status: 400, code: 'context_length_exceeded', param: 'input' } });
+    const reply = await ask(stack, 't1', 'one more');
+    expect(reply).toMatchObject({ kind: 'error', error: { code: 'engine_rejected' } });
+    expect(reply.text).toMatch(/grown too long .* Say `reset`/);
+    expect((responsesCalls(stack)[0]!.body as { truncation: string }).truncation).toBe('auto');
+  });
+
   it('retries a 429 after its Retry-After and a 500, then answers', async () => {
     stack = await startStack();
     stack.openai.script.push({ error: { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 30 } });

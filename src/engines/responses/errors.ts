@@ -88,6 +88,13 @@ export function mayBeSessionLoss(err: unknown): boolean {
   return cause instanceof OpenAI.BadRequestError || cause instanceof OpenAI.NotFoundError;
 }
 
+/** A short, safe description of why the API refused a request: its status and error code. */
+export function describeRejection(err: CrunchError): string {
+  const cause = err.cause;
+  if (!(cause instanceof OpenAI.APIError)) return 'rejected';
+  return [cause.status, cause.code].filter((part) => part !== undefined && part !== null).join(' ') || 'rejected';
+}
+
 export function toCrunchError(err: unknown): Error {
   if (err instanceof CrunchError) return err;
   if (err instanceof OpenAI.APIUserAbortError) return err;
@@ -109,6 +116,13 @@ export function toCrunchError(err: unknown): Error {
     return new CrunchError(
       'engine_content_policy',
       "The AI service's content policy blocked this request. Please rephrase it or leave out the flagged content.",
+      { cause: err },
+    );
+  }
+  if (err instanceof OpenAI.APIError && err.code === 'context_length_exceeded') {
+    return new CrunchError(
+      'engine_rejected',
+      'This conversation has grown too long for the model to take in. Say `reset` to start afresh (your files will need sharing again).',
       { cause: err },
     );
   }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { OpenAIConfig } from '../../config/index.js';
 import { CrunchError } from '../../core/index.js';
 import type { Engine, EngineRunInput, EngineRunResult, EngineSession, SessionFile } from '../engine.js';
-import { isTransient, mayBeSessionLoss, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
+import { describeRejection, isTransient, mayBeSessionLoss, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
 import { collectAnswer, containerFileIds, StreamedTextCleaner } from './output.js';
 import { ensureContainer, ensureConversation, repairSession, type SessionContext } from './session.js';
 import { uploadFile } from './uploads.js';
@@ -87,6 +87,8 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
         mentioned.push(file.name);
       } catch (err) {
         if (err instanceof CrunchError && err.code.startsWith('attachment_')) notices.push(err.userMessage);
+        else if (err instanceof CrunchError && err.code === 'engine_rejected')
+          notices.push(`**${file.name}** skipped: the AI service refused this file (${describeRejection(err)}).`);
         else throw toCrunchError(err);
       }
     }
@@ -134,6 +136,8 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
       input: [{ role: 'user', content: [{ type: 'input_text', text }] }],
       tools: [{ type: 'code_interpreter', container: session.containerId! }],
       include: ['code_interpreter_call.outputs'],
+      // A long thread must not fail once it outgrows the context window: the oldest items are dropped.
+      truncation: 'auto',
       stream: true,
     };
     return withRetries(retry, signal, async () => {

@@ -15,6 +15,11 @@ import { type RetryPolicy, withRetries } from './errors.js';
 export const PART_BYTES = 8 * 1024 * 1024;
 // The Uploads API takes 'assistants' (not 'user_data'); files for the code interpreter use it on both paths.
 const PURPOSE = 'assistants';
+/**
+ * Uploaded files expire at OpenAI after 30 days (the longest the API allows), so what people share does
+ * not stay there for ever; a conversation that outlives them asks for them again (see session.ts).
+ */
+const EXPIRES_AFTER = { anchor: 'created_at', seconds: 30 * 24 * 60 * 60 } as const;
 
 export interface UploadContext {
   client: OpenAI;
@@ -64,7 +69,7 @@ export async function uploadFile(ctx: UploadContext, file: EngineFile): Promise<
     if (second === undefined) {
       const created = await withRetries(ctx.retry, ctx.signal, async () =>
         ctx.client.files.create(
-          { file: await toFile(first, file.name, { type: file.mimeType }), purpose: PURPOSE },
+          { file: await toFile(first, file.name, { type: file.mimeType }), purpose: PURPOSE, expires_after: EXPIRES_AFTER },
           { signal: ctx.signal },
         ),
       );
@@ -85,7 +90,10 @@ async function uploadInParts(
   reader: PartReader,
 ): Promise<string> {
   const upload = await withRetries(ctx.retry, ctx.signal, () =>
-    ctx.client.uploads.create({ bytes, filename: file.name, mime_type: file.mimeType, purpose: PURPOSE }, { signal: ctx.signal }),
+    ctx.client.uploads.create(
+      { bytes, filename: file.name, mime_type: file.mimeType, purpose: PURPOSE, expires_after: EXPIRES_AFTER },
+      { signal: ctx.signal },
+    ),
   );
   try {
     const partIds: string[] = [];
