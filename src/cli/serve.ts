@@ -15,7 +15,10 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
   const deps = { core: crunch.core, store: crunch.store, logger };
   const adapters: ChatAdapter[] = [];
   if (config.slack) adapters.push(createSlackAdapter(config.slack, deps));
-  adapters.push(createTeamsAdapter({ ...config.teams, publicUrl: config.publicUrl }, deps));
+  if (config.teams.enabled) adapters.push(createTeamsAdapter({ ...config.teams, publicUrl: config.publicUrl }, deps));
+  if (adapters.length === 0) {
+    logger.warn('no chat platform configured: set SLACK_BOT_TOKEN and/or MicrosoftAppId (see .env.example); serving /healthz only');
+  }
   const server = await startServer({ port: config.port, routes: adapters.flatMap((a) => a.routes), logger });
 
   async function shutdown(): Promise<void> {

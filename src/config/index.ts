@@ -69,6 +69,7 @@ const schema = z.object({
   TEAMS_GRAPH_FILES: flag(false),
   TEAMS_STREAMING: flag(true),
   TEAMS_FILE_CONSENT: flag(true),
+  TEAMS_AUTH: z.enum(['on', 'off']).default('on'),
   TEAMS_FILE_URL_SECRET: optionalString,
   PUBLIC_URL: optionalString.pipe(url.optional()),
 });
@@ -104,6 +105,11 @@ export interface SlackConfig {
 }
 
 export interface TeamsConfig {
+  /**
+   * Whether /api/messages is served: with MicrosoftAppId (every request's token verified), or with
+   * TEAMS_AUTH=off and no app id (unauthenticated, loopback only: the Agents Playground).
+   */
+  enabled: boolean;
   appId: string | undefined;
   appPassword: string | undefined;
   appType: 'MultiTenant' | 'SingleTenant' | 'UserAssignedMSI';
@@ -191,6 +197,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   if (e.TEAMS_GRAPH_FILES && (e.MicrosoftAppId === undefined || e.MicrosoftAppPassword === undefined))
     problems.push('TEAMS_GRAPH_FILES: needs MicrosoftAppId and MicrosoftAppPassword (Graph tokens use the client secret)');
 
+  if (e.TEAMS_AUTH === 'off' && e.MicrosoftAppId !== undefined)
+    problems.push('TEAMS_AUTH: "off" is only for local testing without MicrosoftAppId; remove one of the two');
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -219,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       graphFiles: e.TEAMS_GRAPH_FILES,
       streaming: e.TEAMS_STREAMING,
       fileConsent: e.TEAMS_FILE_CONSENT,
+      enabled: e.MicrosoftAppId !== undefined || e.TEAMS_AUTH === 'off',
       fileUrlSecret: e.TEAMS_FILE_URL_SECRET,
     },
   };

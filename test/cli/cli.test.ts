@@ -121,6 +121,8 @@ describe('crunch CLI', () => {
       .poll(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status, { timeout: 10_000 })
       .toBe(200);
     expect(logs).toContain('crunch is up');
+    // No MicrosoftAppId and no TEAMS_AUTH=off: there is no unauthenticated Teams endpoint to reach.
+    expect((await fetch(`http://127.0.0.1:${port}/api/messages`, { method: 'POST', body: '{}' })).status).toBe(404);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

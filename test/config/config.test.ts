@@ -101,3 +101,14 @@ describe('loadConfig: platform switches', () => {
     );
   });
 });
+
+describe('loadConfig: Teams endpoint', () => {
+  it('serves Teams with an app id, or unauthenticated only when TEAMS_AUTH=off says so', () => {
+    expect(loadConfig({ OPENAI_API_KEY: 'sk' }).teams.enabled).toBe(false);
+    expect(loadConfig({ OPENAI_API_KEY: 'sk', MicrosoftAppId: 'a', MicrosoftAppPassword: 'p' }).teams.enabled).toBe(true);
+    expect(loadConfig({ OPENAI_API_KEY: 'sk', TEAMS_AUTH: 'off' }).teams.enabled).toBe(true);
+    expect(() => loadConfig({ OPENAI_API_KEY: 'sk', TEAMS_AUTH: 'off', MicrosoftAppId: 'a', MicrosoftAppPassword: 'p' })).toThrowError(
+      expect.objectContaining({ problems: ['TEAMS_AUTH: "off" is only for local testing without MicrosoftAppId; remove one of the two'] }),
+    );
+  });
+});
