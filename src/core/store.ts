@@ -16,6 +16,11 @@ export interface Store {
    * backend, and across processes on Redis (SET NX).
    */
   claim(key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Deletes entries whose TTL has passed, for backends that only drop them when read (SQLite); returns how
+   * many. The store also runs it periodically. Redis and memory expire entries themselves.
+   */
+  sweepExpired(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -25,6 +30,8 @@ export const keys = {
 };
 
 const NAMESPACE = 'crunch';
+/** How often the SQLite store deletes expired rows (dedupe claims, thread markers, hosted files). */
+const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
 export async function createStore(url: string): Promise<Store> {
   if (url.startsWith('memory://')) return new KeyvStore(new Keyv({ namespace: NAMESPACE }));
@@ -32,7 +39,15 @@ export async function createStore(url: string): Promise<Store> {
     const path = resolve(url.slice('sqlite://'.length));
     mkdirSync(dirname(path), { recursive: true });
     const { default: KeyvSqlite } = await import('@keyv/sqlite');
-    return new KeyvStore(new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 5000 }), namespace: NAMESPACE }));
+    const sqlite = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 5000, table: 'keyv' });
+    // @keyv/sqlite has no TTL support: expired rows stay until read. keyv stores {"value":…,"expires":ms}.
+    const sweep = async () => {
+      const before = (await sqlite.query('SELECT COUNT(*) AS n FROM keyv')) as { n: number }[];
+      await sqlite.query("DELETE FROM keyv WHERE json_extract(value, '$.expires') < ?", Date.now());
+      const after = (await sqlite.query('SELECT COUNT(*) AS n FROM keyv')) as { n: number }[];
+      return (before[0]?.n ?? 0) - (after[0]?.n ?? 0);
+    };
+    return new KeyvStore(new Keyv({ store: sqlite, namespace: NAMESPACE }), undefined, sweep);
   }
   if (url.startsWith('redis://') || url.startsWith('rediss://')) {
     const { default: KeyvRedis } = await import('@keyv/redis');
@@ -53,13 +68,21 @@ class KeyvStore implements Store {
   /** Serialises claims on one key within this process, for backends without an atomic set-if-absent. */
   private readonly claiming = new Map<string, Promise<unknown>>();
 
+  private readonly sweeper: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly keyv: Keyv,
     private readonly atomicClaim?: AtomicClaim,
+    private readonly sweep?: () => Promise<number>,
   ) {
     keyv.on('error', () => {
       // keyv re-throws on the failing call; this only keeps an emitter error from crashing the process.
     });
+    if (sweep) this.sweeper = setInterval(() => void sweep().catch(() => undefined), SWEEP_INTERVAL_MS).unref();
+  }
+
+  async sweepExpired(): Promise<number> {
+    return this.sweep ? this.sweep() : 0;
   }
 
   async get<T>(key: string): Promise<T | undefined> {
@@ -91,6 +114,7 @@ class KeyvStore implements Store {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.keyv.disconnect();
   }
 }

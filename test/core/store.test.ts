@@ -29,6 +29,19 @@ describe('SQLite store', () => {
     await second.close();
   });
 
+  it('deletes expired rows when swept, which SQLite does not do by itself', async () => {
+    const store = await createStore(`sqlite://${join(dir, 'sweep.sqlite')}`);
+    for (let i = 0; i < 20; i++) await store.set(`dedupe:m${i}`, true, 10);
+    await store.set('session:kept', { conversationId: 'c' });
+    await store.set('dedupe:later', true, 60_000);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await store.sweepExpired()).toBe(20);
+    expect(await store.sweepExpired()).toBe(0);
+    expect(await store.get('session:kept')).toEqual({ conversationId: 'c' });
+    expect(await store.get('dedupe:later')).toBe(true);
+    await store.close();
+  });
+
   it('refuses an unknown store scheme', async () => {
     await expect(createStore('postgres://x')).rejects.toThrow(/Unsupported STORE_URL/);
   });
