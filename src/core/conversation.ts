@@ -101,6 +101,10 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       }
 
       const session = await deps.store.get<EngineSession>(sessionKey);
+      // Best effort: a store hiccup must not throw away an answer already computed (or streamed); the
+      // next turn then redoes an upload or starts a new sandbox at worst.
+      const saveSession = (s: EngineSession) =>
+        deps.store.set(sessionKey, s, SESSION_TTL_MS).catch((err: unknown) => log.error({ err }, 'could not save the session'));
       const deadline = new AbortController();
       const files: EngineFile[] = screening.candidates.map((candidate) => ({
         sourceId: candidate.attachment.sourceId,
@@ -119,9 +123,9 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           files,
           progress,
           signal: deadline.signal,
-          checkpoint: (s) => deps.store.set(sessionKey, s, SESSION_TTL_MS),
+          checkpoint: (s) => saveSession(s),
         });
-        await deps.store.set(sessionKey, { ...result.session, lastUsedAt: now().toISOString() }, SESSION_TTL_MS);
+        await saveSession({ ...result.session, lastUsedAt: now().toISOString() });
         log.info({ ms: Date.now() - started, images: result.images.length, files: result.files.length }, 'turn answered');
         return {
           kind: 'answer',

@@ -333,3 +333,15 @@ describe('ConversationService with downloads that go wrong', () => {
     expect(reply?.notices).toEqual(['**empty.txt** skipped: the file is empty.']);
   });
 });
+
+describe('ConversationService when the store fails to save', () => {
+  it('still returns the computed answer and logs the failed write', async () => {
+    const { core, store, lines } = await setup();
+    store.set = async () => {
+      throw new Error('SQLITE_BUSY');
+    };
+    const reply = await core.handle(turn('t1', 'compute'), () => {});
+    expect(reply).toMatchObject({ kind: 'answer', text: 'answer to compute' });
+    expect(lines().some((l) => l.msg === 'could not save the session')).toBe(true);
+  });
+});

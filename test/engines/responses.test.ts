@@ -194,6 +194,24 @@ describe('responses engine against the fake OpenAI', () => {
     expect((responsesCalls(stack)[0]!.body as { truncation: string }).truncation).toBe('auto');
   });
 
+  it('posts at most ten outputs, names the rest, and refuses one too large to attach', async () => {
+    stack = await startStack({ CRUNCH_MAX_FILE_BYTES: '2000' });
+    const files = Array.from({ length: 12 }, (_v, i) => ({ filename: `part_${String(i).padStart(2, '0')}.csv`, data: `row ${i}\n` }));
+    stack.openai.script.push({
+      code: 'split()',
+      images: [{ filename: 'huge.png', data: Buffer.concat([PNG, Buffer.alloc(5000)]) }],
+      files,
+      text: 'Split into parts.',
+    });
+    const reply = await ask(stack, 't1', 'split the data');
+    expect(reply.images).toEqual([]);
+    expect(reply.files.map((f) => f.name)).toEqual(files.slice(0, 9).map((f) => f.filename));
+    expect(reply.notices).toEqual([
+      '**huge.png** was created but is too large to attach here.',
+      'The code also created 3 more files (part_09.csv, part_10.csv, part_11.csv); ask for the ones you want, or for a zip of them.',
+    ]);
+  });
+
   it('retries a 429 after its Retry-After and a 500, then answers', async () => {
     stack = await startStack();
     stack.openai.script.push({ error: { status: 429, code: 'rate_limit_exceeded', retryAfterMs: 30 } });

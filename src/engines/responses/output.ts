@@ -168,16 +168,30 @@ async function writtenFiles(ctx: OutputContext, containerId: string, before: Set
   return refs;
 }
 
-async function download(ctx: OutputContext, ref: ContainerFileRef): Promise<Buffer | 'too-large'> {
+/** At most this many charts and files are posted per answer: cited ones first, then the rest the code wrote. */
+export const MAX_OUTPUT_FILES = 10;
+
+/** Downloads a container file, stopping (and cancelling the download) once it passes `limit` bytes. */
+async function download(ctx: OutputContext, ref: ContainerFileRef, limit: number): Promise<Buffer | 'too-large'> {
   const response = await withRetries(ctx.retry, ctx.signal, () =>
     ctx.client.containers.files.content.retrieve(ref.fileId, { container_id: ref.containerId }, { signal: ctx.signal }),
   );
   const declared = Number(response.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > ctx.maxFileBytes) {
+  if ((Number.isFinite(declared) && declared > limit) || !response.body) {
     await response.body?.cancel();
-    return 'too-large';
+    return response.body ? 'too-large' : Buffer.alloc(0);
   }
-  return Buffer.from(await response.arrayBuffer());
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.length;
+    if (size > limit) {
+      await response.body.cancel().catch(() => undefined);
+      return 'too-large';
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks, size);
 }
 
 export async function collectAnswer(
@@ -188,14 +202,12 @@ export async function collectAnswer(
 ): Promise<AnswerParts> {
   const { text, refs } = citedFiles(response);
   const listed = await writtenFiles(ctx, containerId, before);
-  const seen = new Set<string>();
+  const unique = [...new Map([...refs, ...listed].map((ref) => [ref.fileId, ref])).values()];
   const images: ReplyImage[] = [];
   const files: ReplyFile[] = [];
   const notices: string[] = [];
-  for (const ref of [...refs, ...listed]) {
-    if (seen.has(ref.fileId)) continue;
-    seen.add(ref.fileId);
-    const data = await download(ctx, ref);
+  for (const ref of unique.slice(0, MAX_OUTPUT_FILES)) {
+    const data = await download(ctx, ref, ctx.maxFileBytes);
     if (data === 'too-large') {
       notices.push(`**${ref.name}** was created but is too large to attach here.`);
       continue;
@@ -203,6 +215,11 @@ export async function collectAnswer(
     const mimeType = mimeFor(ref.name);
     if (mimeType === 'image/png') images.push({ title: titleFor(ref.name), name: ref.name, png: data });
     else files.push({ name: ref.name, mimeType, data });
+  }
+  const rest = unique.slice(MAX_OUTPUT_FILES).map((ref) => ref.name);
+  if (rest.length > 0) {
+    const shown = rest.slice(0, 10).join(', ') + (rest.length > 10 ? ', …' : '');
+    notices.push(`The code also created ${rest.length} more file${rest.length === 1 ? '' : 's'} (${shown}); ask for the ones you want, or for a zip of them.`);
   }
   return { text: cleanText(text), images, files, code: collectCode(response), notices };
 }
