@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Engine, EngineFile, EngineSession } from '../engines/engine.js';
 import { CrunchError, errorCode, toUserMessage } from './errors.js';
@@ -16,6 +17,10 @@ export type { FileLimits } from './files.js';
  * keeping the store small.
  */
 export const DEDUPE_TTL_MS = 60 * 60 * 1000;
+
+/** How much longer than a turn's deadline the cross-replica lease lasts: time to post the answer. */
+const LOCK_DELIVERY_MARGIN_MS = 2 * 60 * 1000;
+const LOCK_POLL_MS = 200;
 
 /** A conversation idle this long is forgotten by the store (its files expire at the provider after 30 days too). */
 export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
@@ -58,21 +63,53 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       (fresh) => ({ fresh }) as const,
       (err: unknown) => ({ fresh: true, err }) as const,
     );
-    const work = queue.run(conversationId(turn.conversation), async () => {
+    const id = conversationId(turn.conversation);
+    const work = queue.run(id, async () => {
       const claim = await claimed;
       if (!claim.fresh) return undefined;
-      const reply =
-        'err' in claim
-          ? (log.error({ err: claim.err }, 'store unavailable while claiming the message'), textReply('error', toUserMessage(claim.err)))
-          : await answer(turn, dropRepeatedStatus(progress), log);
-      if (deliver) await deliver(reply).catch((err: unknown) => log.error({ err }, 'delivering the reply failed'));
-      return reply;
+      if ('err' in claim) {
+        log.error({ err: claim.err }, 'store unavailable while claiming the message');
+        const reply = textReply('error', toUserMessage(claim.err));
+        if (deliver) await deliver(reply).catch((err: unknown) => log.error({ err }, 'delivering the reply failed'));
+        return reply;
+      }
+      return withConversationLock(id, log, async () => {
+        const reply = await answer(turn, dropRepeatedStatus(progress), log);
+        if (deliver) await deliver(reply).catch((err: unknown) => log.error({ err }, 'delivering the reply failed'));
+        return reply;
+      });
     });
     return claimed.then((claim) => {
       if (claim.fresh) return work;
       log.info('duplicate delivery ignored');
       return undefined;
     });
+  }
+
+  /**
+   * Several replicas share the store (Redis): the in-process queue orders turns within this process, and a
+   * lease in the store keeps two processes from running turns of one conversation at once (they would both
+   * read the session and the last write would win). The lease outlives the turn's deadline plus delivery;
+   * a replica that dies mid-turn holds it no longer than that.
+   */
+  async function withConversationLock<T>(id: string, log: Logger, work: () => Promise<T>): Promise<T> {
+    const key = keys.lock(id);
+    const leaseMs = deps.limits.turnTimeoutMs + LOCK_DELIVERY_MARGIN_MS;
+    let acquired = false;
+    try {
+      for (let waitedMs = 0; !(acquired = await deps.store.claim(key, leaseMs)); waitedMs += LOCK_POLL_MS) {
+        if (waitedMs === 0) log.info('conversation busy on another replica; waiting');
+        if (waitedMs > leaseMs) break;
+        await delay(LOCK_POLL_MS);
+      }
+    } catch (err) {
+      log.warn({ err }, 'could not take the conversation lock; going on without it');
+    }
+    try {
+      return await work();
+    } finally {
+      if (acquired) await deps.store.delete(key).catch((err: unknown) => log.warn({ err }, 'could not release the conversation lock'));
+    }
   }
 
   async function answer(turn: Turn, progress: ProgressSink, log: Logger): Promise<Reply> {

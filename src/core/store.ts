@@ -27,6 +27,7 @@ export interface Store {
 export const keys = {
   session: (conversationId: string) => `session:${conversationId}`,
   dedupe: (messageKey: string) => `dedupe:${messageKey}`,
+  lock: (conversationId: string) => `lock:${conversationId}`,
 };
 
 const NAMESPACE = 'crunch';

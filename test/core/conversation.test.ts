@@ -7,6 +7,7 @@ import {
   createStore,
   CrunchError,
   type Progress,
+  type Store,
   type Turn,
 } from '../../src/core/index.js';
 import type { Engine, EngineRunInput, EngineRunResult } from '../../src/engines/engine.js';
@@ -343,5 +344,55 @@ describe('ConversationService when the store fails to save', () => {
     const reply = await core.handle(turn('t1', 'compute'), () => {});
     expect(reply).toMatchObject({ kind: 'answer', text: 'answer to compute' });
     expect(lines().some((l) => l.msg === 'could not save the session')).toBe(true);
+  });
+});
+
+describe('ConversationService on several replicas sharing one store', () => {
+  async function replicasOn(store: Store) {
+    let active = 0;
+    let most = 0;
+    const engine = (): Engine => ({
+      name: 'overlap-detector',
+      async run(input) {
+        active += 1;
+        most = Math.max(most, active);
+        await new Promise((r) => setTimeout(r, 40));
+        active -= 1;
+        const now = new Date().toISOString();
+        const session = input.session ?? { engine: 'overlap-detector', files: [], createdAt: now, lastUsedAt: now };
+        return { session, text: input.text, images: [], files: [], code: [], notices: [] };
+      },
+    });
+    const { logger } = memoryLogger();
+    const limits = { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 5000 };
+    const a = createConversationService({ store, engine: engine(), logger, limits });
+    const b = createConversationService({ store, engine: engine(), logger, limits });
+    return { a, b, most: () => most };
+  }
+
+  async function runBoth(store: Store) {
+    const { a, b, most } = await replicasOn(store);
+    const thread = `shared-${Math.random()}`;
+    const replies = await Promise.all([
+      a.handle(turn(thread, 'one'), () => {}),
+      b.handle(turn(thread, 'two'), () => {}),
+      a.handle(turn(thread, 'three'), () => {}),
+      b.handle(turn(thread, 'four'), () => {}),
+    ]);
+    expect(replies.map((r) => r?.kind)).toEqual(['answer', 'answer', 'answer', 'answer']);
+    expect(most()).toBe(1);
+  }
+
+  it('never runs two turns of one conversation at once (shared memory store)', async () => {
+    await runBoth(await createStore('memory://'));
+  });
+
+  it.runIf(process.env.CRUNCH_TEST_REDIS_URL)('never runs two turns of one conversation at once (Redis)', async () => {
+    const store = await createStore(process.env.CRUNCH_TEST_REDIS_URL!);
+    try {
+      await runBoth(store);
+    } finally {
+      await store.close();
+    }
   });
 });
