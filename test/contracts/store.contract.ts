@@ -36,6 +36,14 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.claim(key, 60_000)).toBe(false);
     });
 
+    it('lets a claim be taken again once it is deleted (a released lock)', async () => {
+      const key = `lock:${Math.random()}`;
+      expect(await store.claim(key, 60_000)).toBe(true);
+      expect(await store.claim(key, 60_000)).toBe(false);
+      await store.delete(key);
+      expect(await store.claim(key, 60_000)).toBe(true);
+    });
+
     it('lets a claim be taken again once its TTL has passed', async () => {
       const key = `claim-ttl:${Math.random()}`;
       expect(await store.claim(key, 50)).toBe(true);
