@@ -373,11 +373,13 @@ describe('ConversationService on several replicas sharing one store', () => {
   async function runBoth(store: Store) {
     const { a, b, most } = await replicasOn(store);
     const thread = `shared-${Math.random()}`;
+    // Message keys unique to this run: a Redis server keeps dedupe claims across test runs.
+    const fresh = (text: string) => ({ ...turn(thread, text), messageKey: `${thread}:${text}` });
     const replies = await Promise.all([
-      a.handle(turn(thread, 'one'), () => {}),
-      b.handle(turn(thread, 'two'), () => {}),
-      a.handle(turn(thread, 'three'), () => {}),
-      b.handle(turn(thread, 'four'), () => {}),
+      a.handle(fresh('one'), () => {}),
+      b.handle(fresh('two'), () => {}),
+      a.handle(fresh('three'), () => {}),
+      b.handle(fresh('four'), () => {}),
     ]);
     expect(replies.map((r) => r?.kind)).toEqual(['answer', 'answer', 'answer', 'answer']);
     expect(most()).toBe(1);
