@@ -13,9 +13,9 @@ import {
 } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import type { Logger } from 'pino';
-import { type ConversationService, CrunchError, type Reply, type RouteHandler, type Store, textReply, toUserMessage } from '../../src/core/index.js';
-import { buildTurn, collectFiles, isDirectMessage, messageKeyOf, teamOf, threadKey, threadOf, triageEvent } from './receive.js';
-import { createTurnPresenter, type RenderContext, slackErrorCode } from './render.js';
+import { type ConversationService, CrunchError, type RouteHandler, type Store, textReply, toUserMessage } from '../../src/core/index.js';
+import { buildTurn, collectFiles, type FileAccess, isDirectMessage, messageKeyOf, teamOf, threadKey, threadOf, triageEvent } from './receive.js';
+import { createTurnPresenter, type RenderContext, slackErrorCode, type TurnPresenter } from './render.js';
 import {
   type BotIdentity,
   resolveOptions,
@@ -36,7 +36,6 @@ export interface SlackAdapterDeps {
 
 /** How long this process remembers a message it has seen, so that a twin or a retry shows no second progress. */
 const SEEN_TTL_MS = 10 * 60 * 1000;
-const DOWNLOAD_TIMEOUT_MS = 60_000;
 
 /**
  * Crunch on Slack, with Bolt. Socket Mode when an app token is configured, otherwise the HTTP Events API as a
@@ -135,51 +134,94 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
   app.event('app_mention', listener);
   app.event('message', listener);
 
+  const files: FileAccess = {
+    botToken: config.botToken,
+    downloadTimeoutMs: options.downloadTimeoutMs,
+    downloadIdleTimeoutMs: options.downloadIdleTimeoutMs,
+    apiUrl: config.apiUrl,
+    fileInfo: async (id) => (await client.files.info({ file: id })).file as SlackFile,
+  };
+
+  /**
+   * The steps before `handle`, chained per thread. `handle` takes the turn's place in its conversation when called,
+   * so the order of the calls is the order of the answers: a message whose preparation is slow (a Slack Connect file,
+   * a slow store) must not let the next message of its thread overtake it. Each link ends once its turn is handed to
+   * the core (and its thread remembered), not when it is answered; other threads are not held up.
+   */
+  const preparing = new Map<string, Promise<void>>();
+  function inThreadOrder<T>(key: string, step: () => Promise<T>): Promise<T> {
+    const result = (preparing.get(key) ?? Promise.resolve()).then(step);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    preparing.set(key, tail);
+    void tail.then(() => {
+      if (preparing.get(key) === tail) preparing.delete(key);
+    });
+    return result;
+  }
+
+  /** Called synchronously from the listener, so that turns of a thread queue up in the order their events arrived. */
   async function runTurn(event: SlackMessageEvent, envelope: SlackEnvelope, bot: BotIdentity, mustKnowThread: boolean, retryNum?: number) {
     const team = teamOf(envelope, event);
     const thread = threadOf(event);
     const key = threadKey(team, event.channel, thread);
-    if (mustKnowThread && (await deps.store.get<boolean>(key).catch(() => undefined)) !== true) {
+    const messageKey = messageKeyOf(team, event);
+    const turnLog = log.child({ message: messageKey, ...(retryNum !== undefined ? { retryNum } : {}) });
+    let first = false;
+    let presenter: TurnPresenter | undefined;
+    const show = (): TurnPresenter => {
+      first = firstSighting(messageKey);
+      presenter = createTurnPresenter(
+        render,
+        {
+          channel: event.channel,
+          threadTs: thread,
+          userId: event.user ?? '',
+          userTeamId: event.user_team ?? event.team ?? team,
+          // Another bot gets the answer whole: nobody watches it typed, and a stream's recipient must be a person.
+          streaming: event.bot_id === undefined,
+        },
+        turnLog,
+      );
+      if (first) presenter.begin();
+      return presenter;
+    };
+    // A message that is certainly for the bot shows progress at once; a thread reply once the thread is known.
+    if (!mustKnowThread) show();
+
+    const handed = inThreadOrder(key, async () => {
+      if (mustKnowThread && (await deps.store.get<boolean>(key).catch(() => undefined)) !== true) return undefined;
+      const shown = presenter ?? show();
+      // Remember the thread before answering, so that a follow-up sent meanwhile is taken too.
+      const remembered = isDirectMessage(event)
+        ? Promise.resolve()
+        : deps.store.set(key, true, options.threadTtlMs).catch((err: unknown) => turnLog.warn({ err }, 'could not remember the thread'));
+      const { attachments, notices } = await collectFiles(event.files ?? [], files);
+      // The core posts the reply itself, inside the conversation's turn: replies of a thread never interleave.
+      const reply = deps.core.handle(buildTurn({ team, event, bot, attachments, notices }), shown.progress, (r) => shown.deliver(r));
+      // The next message of this thread is checked against the store only once the thread is remembered.
+      await remembered;
+      // Wrapped: resolving the link must not wait for the answer.
+      return { shown, reply };
+    });
+
+    let outcome: Awaited<typeof handed>;
+    try {
+      outcome = await handed;
+    } catch (err) {
+      // Not handed to the core (nothing above should throw): answer with the error, outside the conversation's queue.
+      turnLog.error({ err }, 'preparing the turn failed');
+      if (presenter !== undefined) await presenter.deliver(textReply('error', toUserMessage(err)));
+      return;
+    }
+    if (outcome === undefined) {
       log.debug({ channel: event.channel, thread }, 'reply in a thread Crunch is not part of: ignored');
       return;
     }
-    const messageKey = messageKeyOf(team, event);
-    const first = firstSighting(messageKey);
-    const turnLog = log.child({ message: messageKey, ...(retryNum !== undefined ? { retryNum } : {}) });
-    const presenter = createTurnPresenter(
-      render,
-      {
-        channel: event.channel,
-        threadTs: thread,
-        userId: event.user ?? '',
-        userTeamId: event.user_team ?? event.team ?? team,
-        // Another bot gets the answer whole: nobody watches it typed, and a stream's recipient must be a person.
-        streaming: event.bot_id === undefined,
-      },
-      turnLog,
-    );
-    if (first) presenter.begin();
-    let reply: Reply | undefined;
-    try {
-      // Remember the thread before answering, so that a follow-up sent meanwhile is taken too.
-      if (!isDirectMessage(event)) {
-        await deps.store.set(key, true, options.threadTtlMs).catch((err: unknown) => turnLog.warn({ err }, 'could not remember the thread'));
-      }
-      const { attachments, notices } = await collectFiles(event.files ?? [], {
-        botToken: config.botToken,
-        downloadTimeoutMs: DOWNLOAD_TIMEOUT_MS,
-        fileInfo: async (id) => (await client.files.info({ file: id })).file as SlackFile,
-      });
-      reply = await deps.core.handle(buildTurn({ team, event, bot, attachments, notices }), presenter.progress);
-    } catch (err) {
-      turnLog.error({ err }, 'preparing the turn failed');
-      reply = textReply('error', toUserMessage(err));
-    }
-    if (reply === undefined) {
-      if (first) await presenter.abandon();
-      return;
-    }
-    await presenter.deliver(reply);
+    // handle() never rejects; undefined means a retried delivery or a twin that another event already answers.
+    if ((await outcome.reply) === undefined && first) await outcome.shown.abandon();
   }
 
   const routes: RouteHandler[] =

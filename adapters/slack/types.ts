@@ -37,6 +37,10 @@ export interface SlackAdapterConfig {
   retryConfig?: SlackRetryConfig;
   /** Per-request timeout of Web API calls. */
   requestTimeoutMs?: number;
+  /** How long a file download may take to start (Slack's response headers). */
+  downloadTimeoutMs?: number;
+  /** How long a file download may go without receiving any data, once started, before it is given up. */
+  downloadIdleTimeoutMs?: number;
   /** How long a thread the bot answered in stays "joined" (replies there need no mention). */
   threadTtlMs?: number;
   /** Least time between two progress updates of one thread (Slack allows about one message per second per channel). */
@@ -60,6 +64,8 @@ export interface ResolvedSlackOptions {
   eventsPath: string;
   retryConfig: SlackRetryConfig;
   requestTimeoutMs: number;
+  downloadTimeoutMs: number;
+  downloadIdleTimeoutMs: number;
   threadTtlMs: number;
   statusIntervalMs: number;
   streamIntervalMs: number;
@@ -76,6 +82,9 @@ export const SLACK_DEFAULTS: ResolvedSlackOptions = {
   // WebClient default, tenRetriesInAboutThirtyMinutes).
   retryConfig: { retries: 5, factor: 2, minTimeout: 1000, maxTimeout: 30_000, randomize: true },
   requestTimeoutMs: 60_000,
+  downloadTimeoutMs: 60_000,
+  // A minute without a byte while Crunch is waiting for more: the connection is dead, whatever TCP thinks.
+  downloadIdleTimeoutMs: 60_000,
   // Thirty days: follow-ups in a thread keep working for a month after the bot last answered there.
   threadTtlMs: 30 * 24 * 60 * 60 * 1000,
   statusIntervalMs: 1500,
@@ -92,6 +101,8 @@ export function resolveOptions(config: SlackAdapterConfig): ResolvedSlackOptions
     eventsPath: config.eventsPath ?? SLACK_DEFAULTS.eventsPath,
     retryConfig: config.retryConfig ?? SLACK_DEFAULTS.retryConfig,
     requestTimeoutMs: config.requestTimeoutMs ?? SLACK_DEFAULTS.requestTimeoutMs,
+    downloadTimeoutMs: config.downloadTimeoutMs ?? SLACK_DEFAULTS.downloadTimeoutMs,
+    downloadIdleTimeoutMs: config.downloadIdleTimeoutMs ?? SLACK_DEFAULTS.downloadIdleTimeoutMs,
     threadTtlMs: config.threadTtlMs ?? SLACK_DEFAULTS.threadTtlMs,
     statusIntervalMs: config.statusIntervalMs ?? SLACK_DEFAULTS.statusIntervalMs,
     streamIntervalMs: config.streamIntervalMs ?? SLACK_DEFAULTS.streamIntervalMs,

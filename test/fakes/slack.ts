@@ -65,6 +65,27 @@ export interface HostedFile {
   name: string;
   mimetype: string;
   bytes: Buffer;
+  /** Answers the (authorized) download with a 302 to this URL instead of the bytes. */
+  redirectTo?: string;
+  /**
+   * Sends the headers (with the full content-length) and the first `afterBytes` bytes, then either goes silent with
+   * the connection open ("stall") or drops the connection ("reset").
+   */
+  cut?: { afterBytes: number; then: 'stall' | 'reset' };
+}
+
+/** Which calls `hold` keeps waiting. */
+export interface FakeHold {
+  /** A Web API method, or "upload" (the upload URL) or "download" (private file URLs). */
+  method: string;
+  when?: (params: Record<string, unknown>) => boolean;
+}
+
+export interface HeldCalls {
+  /** Resolves once a matching call has arrived (and is being held). */
+  started: Promise<void>;
+  /** Answers the held calls, and lets later matching ones through. */
+  release(): void;
 }
 
 /** One Socket Mode WebSocket connection the app opened. */
@@ -128,6 +149,8 @@ export interface FakeSlack {
   calls: FakeCall[];
   statuses: { channel: string; thread_ts: string; status: string }[];
   reactions: { channel: string; ts: string; name: string; removed: boolean }[];
+  /** Private file downloads whose connection is still open (a stalled one stays open until the client hangs up). */
+  readonly openDownloads: number;
   /** When false, private file URLs answer with the HTML sign-in page, as Slack does for a token without files:read. */
   filesReadScope: boolean;
   /** Socket Mode: the app's WebSocket connections and acks, and events and disconnects to send. */
@@ -135,6 +158,8 @@ export interface FakeSlack {
   /** Serves a file at the URL Slack would give it; `fileObject` is what an event's `files[]` carries. */
   hostFile(file: HostedFile): Record<string, unknown>;
   fail(failure: FakeFailure): void;
+  /** Keeps matching calls waiting, unanswered, until `release()`: a slow Slack, under the test's control. */
+  hold(hold: FakeHold): HeldCalls;
   /** Visible messages of a thread (root ts), in order. */
   thread(channel: string, threadTs: string): FakeMessage[];
   /** Completed uploads in a thread. */
@@ -172,9 +197,11 @@ export function contextTexts(message: FakeMessage): string[] {
 export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
   let state = freshState();
   const failures: FakeFailure[] = [];
+  const holds: { hold: FakeHold; gate: Promise<void>; release: () => void; arrived: () => void }[] = [];
   const hosted = new Map<string, HostedFile>();
   const waiters = new Set<() => void>();
   let counter = 0;
+  let openDownloads = 0;
   const notify = () => {
     for (const check of [...waiters]) check();
   };
@@ -312,6 +339,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     get reactions() {
       return state.reactions;
     },
+    get openDownloads() {
+      return openDownloads;
+    },
     filesReadScope: true,
     socket,
     hostFile(file) {
@@ -346,6 +376,20 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     fail(failure) {
       failures.push({ times: 1, ...failure });
     },
+    hold(hold) {
+      let arrived!: () => void;
+      let release!: () => void;
+      const started = new Promise<void>((resolve) => (arrived = resolve));
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const entry = { hold, gate, release: () => undefined, arrived };
+      entry.release = () => {
+        const index = holds.indexOf(entry);
+        if (index >= 0) holds.splice(index, 1);
+        release();
+      };
+      holds.push(entry);
+      return { started, release: entry.release };
+    },
     thread(channel, threadTs) {
       return state.messages.filter((m) => m.channel === channel && !m.deleted && (m.thread_ts === threadTs || m.ts === threadTs));
     },
@@ -359,6 +403,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     reset() {
       state = freshState();
       failures.length = 0;
+      for (const entry of [...holds]) entry.release();
       hosted.clear();
       fake.filesReadScope = true;
       socket.acks = [];
@@ -373,6 +418,14 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   function nextTs(): string {
     counter += 1;
     return `${1800000000 + counter}.${String(counter * 100).padStart(6, '0')}`;
+  }
+
+  /** Waits while a hold matches this call. */
+  async function held(method: string, params: Record<string, unknown>): Promise<void> {
+    const entry = holds.find((h) => h.hold.method === method && (h.hold.when === undefined || h.hold.when(params)));
+    if (entry === undefined) return;
+    entry.arrived();
+    await entry.gate;
   }
 
   /** The first planned failure matching this call, consumed. */
@@ -399,6 +452,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   async function api(method: string, req: IncomingMessage, res: ServerResponse, raw: Buffer, url: URL): Promise<void> {
     const params = parseParams(req, raw, url);
+    await held(method, params);
     const record = (status: number, error?: string) => state.calls.push({ method, params, status, error });
     const headerToken = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
     const token = headerToken || String(params['token'] ?? '');
@@ -534,6 +588,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   async function receiveUpload(id: string, req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> {
     const upload = state.uploads.find((u) => u.id === id);
+    await held('upload', { id, filename: upload?.filename });
     const failure = takeFailure('upload', { id, filename: upload?.filename });
     state.calls.push({ method: 'upload', params: { id, filename: upload?.filename }, status: failure ? (failure.status ?? 500) : 200, error: undefined });
     if (!upload || failure) {
@@ -553,9 +608,15 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     res.end(`OK - ${upload.bytes.length}`);
   }
 
-  function download(url: URL, req: IncomingMessage, res: ServerResponse): void {
+  async function download(url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const [, , teamAndId] = url.pathname.split('/');
     const id = (teamAndId ?? '').split('-').slice(1).join('-');
+    openDownloads += 1;
+    res.on('close', () => {
+      openDownloads -= 1;
+      notify();
+    });
+    await held('download', { id });
     const file = hosted.get(id);
     const failure = takeFailure('download', { id });
     state.calls.push({ method: 'download', params: { id }, status: failure?.status ?? 200, error: undefined });
@@ -576,7 +637,21 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       res.end('not found');
       return;
     }
+    if (file.redirectTo !== undefined) {
+      res.writeHead(302, { location: file.redirectTo });
+      res.end();
+      return;
+    }
     res.writeHead(200, { 'content-type': file.mimetype, 'content-length': file.bytes.length });
+    if (file.cut !== undefined) {
+      const { afterBytes, then } = file.cut;
+      // Once the part is on its way: a reset drops the connection; a stall leaves it open and silent (until the
+      // client gives up, or close() ends every connection).
+      res.write(file.bytes.subarray(0, afterBytes), () => {
+        if (then === 'reset') setTimeout(() => res.socket?.destroy(), 20);
+      });
+      return;
+    }
     res.end(file.bytes);
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authorOf, buildTurn, messageKeyOf, threadKey, triageEvent } from '../../../adapters/slack/receive.js';
+import { authorOf, buildTurn, mayCarryToken, messageKeyOf, threadKey, triageEvent } from '../../../adapters/slack/receive.js';
 import type { SlackMessageEvent } from '../../../adapters/slack/types.js';
 
 const bot = { userId: 'UBOT', botId: 'BBOT' };
@@ -81,5 +81,37 @@ describe('buildTurn', () => {
 
   it('starts a thread under a top-level message', () => {
     expect(buildTurn({ team: 'T1', event: ev({ ts: '300.1' }), bot, attachments: [], notices: [] }).conversation.thread).toBe('300.1');
+  });
+});
+
+describe('mayCarryToken: where the bot token may be sent', () => {
+  it.each([
+    ['https://files.slack.com/files-pri/T1-F1/download/a.csv', true],
+    ['https://acme.slack.com/?redir=%2Ffiles-pri%2FT1-F1', true],
+    ['https://slack.com/files-pri/T1-F1/a.csv', true],
+    ['https://a.slack-edge.com/x/a.png', true],
+    ['https://files.slack-gov.com/files-pri/T1-F1/a.csv', true],
+    ['https://agency.slack-gov.com/', true],
+    ['https://FILES.SLACK.COM/files-pri/T1-F1/a.csv', true],
+    ['http://files.slack.com/files-pri/T1-F1/a.csv', false],
+    ['https://files.slack.com:8443/files-pri/T1-F1/a.csv', false],
+    ['https://files.slack.com.evil.example/a.csv', false],
+    ['https://evilslack.com/a.csv', false],
+    ['https://slack-edge.com.evil.example/a.csv', false],
+    ['https://user:pw@files.slack.com/a.csv', false],
+    ['https://drive.google.com/file/d/1', false],
+    ['http://127.0.0.1:9000/files-pri/T1-F1/a.csv', false],
+    ['not a url', false],
+  ])('%s → %s', (url, expected) => {
+    expect(mayCarryToken(url)).toBe(expected);
+  });
+
+  it('adds the exact origin of SLACK_API_URL (scheme, host and port), and nothing else on that host', () => {
+    const apiUrl = 'http://127.0.0.1:9000/api/';
+    expect(mayCarryToken('http://127.0.0.1:9000/files-pri/T1-F1/a.csv', apiUrl)).toBe(true);
+    expect(mayCarryToken('http://127.0.0.1:9001/files-pri/T1-F1/a.csv', apiUrl)).toBe(false);
+    expect(mayCarryToken('https://127.0.0.1:9000/files-pri/T1-F1/a.csv', apiUrl)).toBe(false);
+    expect(mayCarryToken('https://files.slack-gov.com/a.csv', 'https://slack-gov.com/api/')).toBe(true);
+    expect(mayCarryToken('https://files.slack.com/a.csv', 'not a url')).toBe(true);
   });
 });

@@ -1,7 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { buildTurn } from '../../../adapters/slack/receive.js';
+import type { SlackMessageEvent } from '../../../adapters/slack/types.js';
 import { loadConfig } from '../../../src/config/index.js';
+import { createConversationService, ignoreProgress } from '../../../src/core/index.js';
 import { contextTexts, type FakeMessage, messageText, signSlackRequest } from '../../fakes/slack.js';
 import { fixture, type Harness, sampleFile, startHarness } from './harness.js';
+import { createScriptedEngine } from './scripted-engine.js';
 
 const CHANNEL = 'C0DATA0001';
 const MENTION_TS = '1715000000.000100';
@@ -184,6 +189,67 @@ describe('Slack adapter over the HTTP Events API', () => {
     await h.settle();
     const [message] = visible('C0SHARED01', '1715000500.000600');
     expect(contextTexts(message!).join('\n')).toContain('Slack did not let me open it (file_not_found)');
+  });
+
+  it('answers two messages of a thread in arrival order, the first one\'s chart before the second answer, though the first prepares slower', async () => {
+    const SHARED = 'C0SHARED01';
+    const ROOT = '1715000400.000500';
+    h.fake.hostFile({ id: 'F0CONNECT01', name: 'sales.xlsx', mimetype: XLSX, bytes: sampleFile('sales.xlsx') });
+    h.scripted.script.push(
+      { text: 'First answer.', images: [{ title: 'Revenue', name: 'revenue.png', png: sampleFile('revenue.png') }] },
+      { text: 'Second answer.' },
+    );
+    // The first message carries a Slack Connect file (files.info before the turn); the second, a reply in the thread
+    // without a mention, needs nothing but the thread check, so it would be ready first.
+    const first = fixture<Payload>('message_file_share_slack_connect', h.fake);
+    const second = fixture<Payload>('message_file_share_slack_connect', h.fake);
+    second.event = { ...second.event, ts: '1715000401.000600', thread_ts: ROOT, parent_user_id: 'U0BOB00EXT', text: 'and by region?', subtype: undefined, files: undefined };
+    const info = h.fake.hold({ method: 'files.info' });
+    const upload = h.fake.hold({ method: 'upload' });
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    await h.deliver(first);
+    await info.started;
+    await h.deliver(second);
+    // Time for the second message to overtake the first, were it handed to the core as soon as it was ready.
+    await pause(300);
+    info.release();
+    await upload.started;
+    // Time for the second answer to land between the first answer and its chart, were it not delivered in turn.
+    await pause(300);
+    upload.release();
+    await h.settle();
+
+    expect(h.scripted.runs.map((r) => r.text)).toEqual(['what is in this file?', 'and by region?']);
+    expect(h.scripted.runs[0]!.files).toEqual([{ name: 'sales.xlsx', bytes: sampleFile('sales.xlsx').length }]);
+    expect(visible(SHARED, ROOT).map(messageText)).toEqual(['First answer.', 'Second answer.']);
+    expect(h.fake.threadUploads(SHARED, ROOT).map((u) => u.filename)).toEqual(['revenue.png']);
+    const chartShared = h.fake.calls.findIndex((c) => c.method === 'files.completeUploadExternal');
+    const secondPosted = h.fake.calls.findIndex((c) => c.method === 'chat.postMessage' && c.params['text'] === 'Second answer.');
+    expect(chartShared).toBeGreaterThan(-1);
+    expect(secondPosted).toBeGreaterThan(chartShared);
+  });
+
+  it('takes its progress back when another replica already answered the message', async () => {
+    h.fake.fail({ method: 'assistant.threads.setStatus', error: 'missing_scope', times: 100 });
+    const payload = fixture<Payload>('message_im', h.fake);
+    // Another replica, sharing the store, answered this very message before this one got it.
+    const replica = createConversationService({
+      store: h.store,
+      engine: createScriptedEngine().engine,
+      limits: { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 1000 },
+      logger: pino({ level: 'silent' }),
+    });
+    const bot = { userId: h.fake.botUserId, botId: h.fake.botId };
+    await replica.handle(buildTurn({ team: h.fake.teamId, event: payload.event as unknown as SlackMessageEvent, bot, attachments: [], notices: [] }), ignoreProgress);
+
+    await h.deliver(payload);
+    await h.settle();
+    expect(h.scripted.runs).toEqual([]);
+    // The status message went up at once, and came down again once the core said the message was answered already.
+    expect(h.fake.callsTo('chat.postMessage').map((c) => String(c.params['text']))).toEqual([expect.stringMatching(/^:hourglass_flowing_sand: /)]);
+    expect(h.fake.callsTo('chat.delete')).toHaveLength(1);
+    expect(visible('D0ALICE001', '1715000100.000200')).toEqual([]);
   });
 
   it('survives a 429 from Slack: the answer is posted after Retry-After', async () => {
