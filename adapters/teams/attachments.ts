@@ -3,6 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { AttachmentError, type Attachment } from '../../src/core/index.js';
 import type { RequestSigner } from './auth.js';
 import type { FileDownloadInfo } from './types.js';
+import { checkUrl, fetchChecked, mayReceiveToken, UnsafeUrlError, type UrlPolicy } from './urls.js';
 
 /**
  * Turns Teams attachments into core Attachments whose `open()` streams the download: nothing is buffered,
@@ -12,28 +13,33 @@ import type { FileDownloadInfo } from './types.js';
 /** Gives the `Authorization` header value the bot's own token makes, or undefined when auth is off. */
 export type BotAuthorization = () => Promise<string | undefined>;
 
-/** A file from personal chat: `downloadUrl` is pre-authenticated and short-lived (a few minutes). */
-export function fileDownloadAttachment(name: string, info: FileDownloadInfo, mimeType: string | undefined): Attachment {
+/**
+ * A file from personal chat: `downloadUrl` is pre-authenticated and short-lived (a few minutes). It comes
+ * from the activity, so it is fetched only if `policy` allows it (https, no private addresses), never with a token.
+ */
+export function fileDownloadAttachment(name: string, info: FileDownloadInfo, mimeType: string | undefined, policy: UrlPolicy): Attachment {
   return {
     sourceId: `teams:file:${info.uniqueId ?? name}`,
     name,
     ...(mimeType !== undefined ? { mimeType } : {}),
     open: () => {
       if (info.downloadUrl === undefined) throw new AttachmentError(`**${name}** skipped: Teams sent no download link for it.`);
-      return download(info.downloadUrl, name, undefined, 'the download link expired; please send the file again.');
+      return download(info.downloadUrl, name, { policy }, 'the download link expired; please send the file again.');
     },
   };
 }
 
 /**
  * An image pasted into the message: its `contentUrl` lives on the Bot Framework connector and needs the
- * bot's bearer token, which `authorization` provides while the turn runs.
+ * bot's bearer token, which `authorization` provides while the turn runs. The token goes only to Teams hosts
+ * or the activity's serviceUrl (see urls.ts); an image anywhere else is refused, not fetched.
  */
 export function inlineImageAttachment(
   index: number,
   contentType: string,
   contentUrl: string,
   authorization: BotAuthorization,
+  policy: UrlPolicy,
 ): Attachment {
   const subtype = contentType.split('/')[1]?.toLowerCase() ?? '*';
   // Teams often declares pasted images as "image/*"; screenshots are PNG, so that is the best guess.
@@ -43,16 +49,38 @@ export function inlineImageAttachment(
     sourceId: `teams:image:${contentUrl}`,
     name,
     ...(subtype !== '*' ? { mimeType: contentType } : {}),
-    open: async () => download(contentUrl, name, await authorization(), 'Teams refused the image download; please paste it again.'),
+    open: async () => {
+      let url: URL | undefined;
+      try {
+        url = checkUrl(contentUrl, policy);
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || !mayReceiveToken(url, policy)) {
+        throw new AttachmentError(`**${name}** skipped: its link does not point to Teams, so I did not download it. Please paste the image again.`);
+      }
+      const sendTokenTo = (hop: URL) => mayReceiveToken(hop, policy);
+      return download(contentUrl, name, { policy, authorization: await authorization(), sendTokenTo }, 'Teams refused the image download; please paste it again.');
+    },
   };
 }
 
-/** Downloads `url` as a stream, turning refusals into friendly attachment errors. */
-export async function download(url: string, name: string, authorization: string | undefined, expiredHint: string): Promise<Readable> {
+export interface DownloadOptions {
+  policy: UrlPolicy;
+  /** Bearer sent only to hops `sendTokenTo` accepts. */
+  authorization?: string | undefined;
+  sendTokenTo?: (url: URL) => boolean;
+}
+
+/** Downloads `url` as a stream (checked against the policy, hop by hop), turning refusals into friendly attachment errors. */
+export async function download(url: string, name: string, options: DownloadOptions, expiredHint: string): Promise<Readable> {
   let response: Response;
   try {
-    response = await fetch(url, { headers: authorization !== undefined ? { authorization } : {}, redirect: 'follow' });
+    response = await fetchChecked(url, options);
   } catch (err) {
+    if (err instanceof UnsafeUrlError) {
+      throw new AttachmentError(`**${name}** skipped: its download link is not one I may follow (${err.message}).`, { cause: err });
+    }
     throw new AttachmentError(`**${name}** skipped: I could not reach Teams to download it. Please try again.`, { cause: err });
   }
   if (!response.ok || response.body === null) {

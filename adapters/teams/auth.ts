@@ -14,8 +14,9 @@ export interface RequestSigner {
  * Builds the Bot Framework authentication from the conventional variables (MicrosoftAppId,
  * MicrosoftAppPassword, MicrosoftAppType, MicrosoftAppTenantId). It verifies every inbound token (signature
  * against the published keys, issuer, audience = app id, serviceUrl claim) and gets the bot's outbound token.
- * With no app id, both are off: the Bot Framework SDK accepts anonymous requests, which is only for local
- * testing (the Agents Playground), so it is logged as an error at start-up.
+ * With no app id (the app mounts the adapter so only with TEAMS_AUTH=off), both are off: the Bot Framework
+ * SDK accepts anonymous requests, which is only for local testing (the Agents Playground), so it is logged as
+ * an error at start-up, and the route takes only direct local requests (index.ts).
  */
 export function createBotAuthentication(config: TeamsAdapterConfig, logger: Logger): BotAuthentication {
   const base = {
@@ -26,7 +27,7 @@ export function createBotAuthentication(config: TeamsAdapterConfig, logger: Logg
   };
   if (config.appId === undefined) {
     logger.error(
-      'Teams authentication is OFF: MicrosoftAppId is not set, so /api/messages accepts unsigned requests (from this machine only). Use this only for local testing with the Agents Playground; set MicrosoftAppId and MicrosoftAppPassword for Teams.',
+      'Teams authentication is OFF (TEAMS_AUTH=off, no MicrosoftAppId): /api/messages accepts unsigned requests from this machine only, never through a proxy or tunnel. Use this only for local testing with the Agents Playground; set MicrosoftAppId and MicrosoftAppPassword for Teams.',
     );
     return new ConfigurationBotFrameworkAuthentication({});
   }

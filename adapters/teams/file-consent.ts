@@ -3,11 +3,12 @@ import type { Activity } from 'botbuilder';
 import type { Logger } from 'pino';
 import type { ReplyFile, Store } from '../../src/core/index.js';
 import type { TurnIO } from './progress.js';
-import { isTenantAllowed, tenantOf } from './receive.js';
+import { checkTenant } from './receive.js';
 import { fileLinkLine, filesMessage, type OutboundMessage, textActivity } from './render.js';
 import type { FileHost, HostedFile } from './signed-urls.js';
 import { FILE_CONSENT_CARD, FILE_CONSENT_INVOKE, FILE_INFO_CARD, type FileConsentResponse, type FileUploadInfo } from './types.js';
 import { type UploadOptions, UploadError, uploadToSession } from './upload.js';
+import { checkUrl, type UrlPolicy } from './urls.js';
 
 /**
  * Generated files in personal chat, offered with Teams' file consent card ("Send and receive files using
@@ -55,8 +56,8 @@ export interface FileOffers {
   offer(file: ReplyFile, to: OfferRecipient): Promise<OutboundMessage>;
   /** Checks an invoke against the stored offer and claims it; quick, so the invoke is answered at once. */
   decide(activity: Partial<Activity>, allowedTenants: string[]): Promise<InvokeVerdict>;
-  /** The slow part: upload or decline, then the messages, on the invoke's conversation. */
-  settle(decision: ConsentDecision, io: TurnIO, log: Logger): Promise<void>;
+  /** The slow part: upload or decline, then the messages, on the invoke's conversation; `urls` vets the upload URL. */
+  settle(decision: ConsentDecision, io: TurnIO, log: Logger, urls: UrlPolicy): Promise<void>;
 }
 
 export interface FileOffersOptions {
@@ -106,7 +107,7 @@ export function createFileOffers(options: FileOffersOptions): FileOffers {
       if (typeof offerId !== 'string' || !OFFER_ID.test(offerId)) return refuse('unknown');
       const offer = await store.get<StoredOffer>(offerKey(offerId));
       if (offer === undefined) return refuse('unknown');
-      if (!isRecipient(offer, activity) || !isTenantAllowed(tenantOf(activity), allowedTenants)) {
+      if (!isRecipient(offer, activity) || !checkTenant(activity, allowedTenants).ok) {
         options.logger.warn({ offerId, conversation: activity.conversation?.id }, 'teams file consent refused: the offer belongs to another conversation or user');
         return refuse('not_yours');
       }
@@ -117,7 +118,7 @@ export function createFileOffers(options: FileOffersOptions): FileOffers {
         : { status: 200, decision: { kind: 'decline', offerId, offer } };
     },
 
-    async settle(decision, io, log) {
+    async settle(decision, io, log, urls) {
       if (decision.kind === 'duplicate') return;
       if (decision.kind === 'refuse') {
         // Declining something gone needs no answer; accepting it does.
@@ -136,7 +137,7 @@ export function createFileOffers(options: FileOffersOptions): FileOffers {
       }
       const info = decision.uploadInfo;
       try {
-        await uploadToSession(checkedUploadUrl(info?.uploadUrl), stored.data, options.upload);
+        await uploadToSession(checkedUploadUrl(info?.uploadUrl, urls), stored.data, options.upload);
       } catch (err) {
         log.warn({ err, offerId: decision.offerId }, 'teams file consent upload failed');
         await replaceCard(io, offer, `⚠️ I could not save **${offer.name}** to your OneDrive (${uploadFailure(err)}). Download it here instead:\n\n${link(offer)}`, log);
@@ -208,20 +209,29 @@ async function replaceCard(io: TurnIO, offer: StoredOffer, text: string, log: Lo
   await io.send(textActivity(text));
 }
 
-/** The upload URL must be https (plain http only to this machine, for local fakes). */
-function checkedUploadUrl(raw: string | undefined): string {
-  let url: URL;
+/**
+ * The upload URL comes from the invoke, so it gets the same checks as any URL from an activity (urls.ts):
+ * https, no private or link-local addresses, loopback only for a loopback serviceUrl's host or with
+ * authentication off. The upload never follows redirects (upload.ts).
+ */
+function checkedUploadUrl(raw: string | undefined, urls: UrlPolicy): string {
+  if (raw === undefined || raw === '') throw new RefusedUploadUrl('Teams sent no upload URL');
   try {
-    url = new URL(raw ?? '');
-  } catch {
-    throw new UploadError(undefined, 'Teams sent no usable upload URL');
+    return checkUrl(raw, urls).href;
+  } catch (err) {
+    throw new RefusedUploadUrl(`refusing the upload URL: ${(err as Error).message}`, { cause: err });
   }
-  const loopback = url.hostname === '127.0.0.1' || url.hostname === '[::1]' || url.hostname === 'localhost';
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new UploadError(undefined, `refusing a non-https upload URL (${url.protocol})`);
-  return url.href;
+}
+
+class RefusedUploadUrl extends UploadError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(undefined, message, options);
+    this.name = 'RefusedUploadUrl';
+  }
 }
 
 function uploadFailure(err: unknown): string {
+  if (err instanceof RefusedUploadUrl) return 'Teams sent an upload link I may not use';
   const status = err instanceof UploadError ? err.status : undefined;
   if (status === 507) return 'your OneDrive is full';
   if (status === 404 || status === 410) return 'the upload session expired';

@@ -16,11 +16,12 @@ import { type BotAuthentication, createBotAuthentication, type RequestSigner } f
 import { createFileOffers, type OfferRecipient } from './file-consent.js';
 import { graphRefusedNotice, GraphPermissionError, graphSource, unreachableFileNotice } from './graph.js';
 import { ProgressPresenter, type TurnIO } from './progress.js';
-import { receiveActivity, type Received } from './receive.js';
+import { channelRefusal, receiveActivity, type Received } from './receive.js';
 import { renderReply } from './render.js';
 import { postActivity, withThrottleRetry } from './send.js';
 import { createFileHost, fileUrlSecret } from './signed-urls.js';
 import { DEFAULTS, type TeamsAdapterConfig } from './types.js';
+import { urlPolicy } from './urls.js';
 
 export type { TeamsAdapterConfig, TeamsEndpoints } from './types.js';
 
@@ -46,12 +47,20 @@ const TENANT_REFUSAL =
 
 type Turned = Extract<Received, { kind: 'turn' }>;
 
+/** Headers a reverse proxy or tunnel adds: behind one, a remote request arrives from a local address. */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
+
 /**
  * The Teams adapter: `POST /api/messages` verifies the Bot Framework token, answers 200 at once (Teams
  * gives up after 15 s and resends), and works on the turn afterwards, posting through
  * `continueConversationAsync` with the saved conversation reference. `GET /files/<id>` serves signed links.
  * `fileConsent/invoke` (a file consent card accepted or declined) is checked and claimed, answered like the
  * SDK's InvokeResponse (HTTP 200, no body), and the upload runs afterwards the same way.
+ *
+ * Turns reach the core in the order their requests were accepted: each takes a place in its conversation's
+ * hand-off line at once, prepares (opens the proactive context, looks up channel files through Graph), and
+ * calls `core.handle` when the turns before it have been handed over. The answer is posted by the core's
+ * `deliver` callback, inside the conversation's slot, so the replies of one conversation never interleave.
  */
 export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapterDeps): TeamsChatAdapter {
   const logger = deps.logger.child({ adapter: 'teams' });
@@ -60,6 +69,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
   adapter.onTurnError = async (_context, err) => logger.error({ err }, 'teams turn failed');
   const now = config.now ?? Date.now;
   const appId = config.appId ?? '';
+  const authenticationOff = config.appId === undefined;
   const maxMessageBytes = config.maxMessageBytes ?? DEFAULTS.maxMessageBytes;
   const files = createFileHost({
     store: deps.store,
@@ -72,6 +82,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
   const offers = createFileOffers({ store: deps.store, files, now, logger });
   const graph = graphSource(config, logger);
   const inflight = new Set<Promise<void>>();
+  const handoffs = new HandOffLine();
   let stopping = false;
 
   const messages: RouteHandler = async (req, res) => {
@@ -83,11 +94,22 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
     };
     if (req.method !== 'POST') return reply(405, { error: 'method_not_allowed' });
     if (stopping) return reply(503, { error: 'shutting_down' });
-    if (config.appId === undefined && !isLoopback(req.socket.remoteAddress)) {
+    if (authenticationOff) {
       // Unauthenticated mode is for the local Playground: an exposed server would let anyone run the engine
       // and make the bot call any serviceUrl they name.
-      logger.warn({ remote: req.socket.remoteAddress }, 'teams request refused: authentication is off, so only local requests are accepted');
-      return reply(401, { error: 'unauthorized' });
+      if (!isLoopback(req.socket.remoteAddress)) {
+        logger.warn({ remote: req.socket.remoteAddress }, 'teams request refused: authentication is off, so only local requests are accepted');
+        return reply(401, { error: 'unauthorized' });
+      }
+      // A reverse proxy or tunnel on this machine makes remote requests look local; they say so in these headers.
+      const forwarded = FORWARDING_HEADERS.filter((h) => req.headers[h] !== undefined);
+      if (forwarded.length > 0) {
+        logger.warn(
+          { remote: req.socket.remoteAddress, headers: forwarded },
+          'teams request refused: authentication is off and the request came through a proxy or tunnel (forwarding headers), so it may not be local',
+        );
+        return reply(401, { error: 'unauthorized' });
+      }
     }
     const activity = await readJson(req).catch(() => undefined);
     if (activity === undefined || typeof activity.type !== 'string') return reply(400, { error: 'bad_activity' });
@@ -98,19 +120,32 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
       logger.warn({ err: { message: (err as Error).message }, status }, 'teams request refused: token not valid');
       return reply(status, { error: status === 401 ? 'unauthorized' : 'cannot_verify_token' });
     }
+    const notTeams = channelRefusal(activity, authenticationOff);
+    if (notTeams !== undefined) {
+      logger.warn({ channel: activity.channelId }, `teams request refused: ${notTeams}`);
+      return reply(403, { error: 'channel_not_supported' });
+    }
     if (activity.type === 'invoke') return invoke(activity, res);
-    const received = receiveActivity(activity, { allowedTenants: config.allowedTenants, authorization: () => turnAuthorization(received) });
+    const received = receiveActivity(activity, {
+      allowedTenants: config.allowedTenants,
+      authorization: () => turnAuthorization(received),
+      urls: urlPolicy(activity.serviceUrl, authenticationOff),
+    });
     if (received.kind === 'ignore') {
       logger.debug({ reason: received.reason }, 'teams activity ignored');
       return reply(200);
     }
     const reference = TurnContext.getConversationReference(activity) as ConversationReference;
     if (received.kind === 'refuse') {
-      logger.warn({ tenant: received.tenantId }, 'teams tenant not in TEAMS_ALLOWED_TENANTS: refused');
+      logger.warn(
+        { tenant: received.tenantId, reason: received.reason },
+        received.reason === 'conflict' ? 'teams tenant refused: channelData names another tenant than the conversation' : 'teams tenant not in TEAMS_ALLOWED_TENANTS: refused',
+      );
       track(post(reference, async (io) => void (await io.send({ type: 'message', text: TENANT_REFUSAL }))));
       return reply(200);
     }
-    track(runTurn(received, reference));
+    // The turn's place among its conversation's turns is taken now, before anything asynchronous.
+    track(runTurn(received, reference, handoffs.take(conversationId(received.turn.conversation))));
     return reply(200);
   };
 
@@ -128,7 +163,8 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
     // Replies go under the consent card, not under the invoke.
     reference.activityId = ('offer' in decision ? decision.offer.activityId : undefined) ?? activity.replyToId ?? activity.id;
     const log = logger.child({ conversation: reference.conversation.id, consent: decision.kind });
-    track(post(reference, (io) => offers.settle(decision, io, log)));
+    const urls = urlPolicy(activity.serviceUrl, authenticationOff);
+    track(post(reference, (io) => offers.settle(decision, io, log, urls)));
     return true;
   }
 
@@ -167,34 +203,40 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
     };
   }
 
-  async function runTurn(received: Turned, reference: ConversationReference): Promise<void> {
+  async function runTurn(received: Turned, reference: ConversationReference, place: HandOffPlace): Promise<void> {
     const log = logger.child({ conversation: conversationId(received.turn.conversation), message: received.turn.messageKey });
-    await deps.store.set(`teams:ref:${reference.conversation.id}`, reference, REFERENCE_TTL_MS).catch((err: unknown) => log.warn({ err }, 'could not save the conversation reference'));
-    await post(reference, async (io, signer, context) => {
-      signers.set(received, signer);
-      const presenter = new ProgressPresenter(io, {
-        typingIntervalMs: config.typingIntervalMs ?? DEFAULTS.typingIntervalMs,
-        streamIntervalMs: 1000,
-        streaming: (config.streaming ?? true) && received.scope === 'personal',
-        // No typing in channels: Teams does not show it there, and the Playground drops the next message.
-        typing: received.scope !== 'channel',
-        logger: log,
-        now,
+    try {
+      await deps.store.set(`teams:ref:${reference.conversation.id}`, reference, REFERENCE_TTL_MS).catch((err: unknown) => log.warn({ err }, 'could not save the conversation reference'));
+      await post(reference, async (io, signer, context) => {
+        signers.set(received, signer);
+        const presenter = new ProgressPresenter(io, {
+          typingIntervalMs: config.typingIntervalMs ?? DEFAULTS.typingIntervalMs,
+          streamIntervalMs: 1000,
+          streaming: (config.streaming ?? true) && received.scope === 'personal',
+          // No typing in channels: Teams does not show it there, and the Playground drops the next message.
+          typing: received.scope !== 'channel',
+          logger: log,
+          now,
+        });
+        const extra = await channelFiles(received, context, log);
+        const turn = { ...received.turn, attachments: [...received.turn.attachments, ...extra.attachments], notices: extra.notices };
+        const { id: userId, aadObjectId } = reference.user ?? { id: '' };
+        const offerTo: OfferRecipient = { conversationId: reference.conversation.id, userId, ...(aadObjectId !== undefined ? { aadObjectId } : {}) };
+        const answerTo = received.scope === 'personal' && (config.fileConsent ?? true) ? offerTo : undefined;
+        // Earlier turns of this conversation go to the core first, however long they took to prepare.
+        await place.ready;
+        // Typing waits for the core: a resent activity must not show any (see ProgressPresenter.start).
+        presenter.start();
+        const handled = deps.core.handle(turn, presenter.sink, async (answer) => {
+          await presenter.close(answer.kind === 'error' ? 'failed' : 'done');
+          await deliver(answer, presenter, io, log, answerTo);
+        });
+        place.handedOver();
+        if ((await handled) === undefined) await presenter.close('duplicate');
       });
-      const extra = await channelFiles(received, context, log);
-      const turn = { ...received.turn, attachments: [...received.turn.attachments, ...extra.attachments], notices: extra.notices };
-      // Typing waits for the core: a resent activity must not show any (see ProgressPresenter.start).
-      presenter.start();
-      const answer = await deps.core.handle(turn, presenter.sink);
-      if (answer === undefined) {
-        await presenter.close('duplicate');
-        return;
-      }
-      await presenter.close(answer.kind === 'error' ? 'failed' : 'done');
-      const { id: userId, aadObjectId } = reference.user ?? { id: '' };
-      const offerTo: OfferRecipient = { conversationId: reference.conversation.id, userId, ...(aadObjectId !== undefined ? { aadObjectId } : {}) };
-      await deliver(answer, presenter, io, log, received.scope === 'personal' && (config.fileConsent ?? true) ? offerTo : undefined);
-    });
+    } finally {
+      place.handedOver();
+    }
   }
 
   /** Files Teams only hinted at: fetched through Graph when enabled, otherwise explained. */
@@ -209,7 +251,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
           locator = { ...locator, teamId: (await TeamsInfo.getTeamDetails(context, locator.teamThreadId)).aadGroupId };
         }
         const found = await graph.files(received.tenantId, locator);
-        if (found.length > 0) return { attachments: found, notices: [] };
+        if (found.attachments.length > 0 || found.notices.length > 0) return found;
       } catch (err) {
         log.warn({ err }, 'microsoft graph file lookup failed');
         if (err instanceof GraphPermissionError) return { attachments: [], notices: hints.map((h) => graphRefusedNotice(h, err.permission)) };
@@ -269,6 +311,30 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
       await idle();
     },
   };
+}
+
+interface HandOffPlace {
+  /** Resolves once every earlier turn of the conversation has been handed to the core. */
+  ready: Promise<void>;
+  /** This turn was handed to the core (or gave up): the next one may go. Idempotent. */
+  handedOver(): void;
+}
+
+/** Per conversation, the order in which turns are handed to the core: the order their requests were accepted. */
+class HandOffLine {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  take(key: string): HandOffPlace {
+    const ready = this.tails.get(key) ?? Promise.resolve();
+    let handedOver!: () => void;
+    const mine = new Promise<void>((resolve) => (handedOver = resolve));
+    const tail = ready.then(() => mine);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return { ready, handedOver };
+  }
 }
 
 function isLoopback(address: string | undefined): boolean {

@@ -10,6 +10,7 @@ import {
   type TeamsChannelData,
   type TeamsScope,
 } from './types.js';
+import type { UrlPolicy } from './urls.js';
 
 /**
  * Teams activity → Turn, with small pure filters (bolt-style): only messages, never the bot's own, only
@@ -18,7 +19,7 @@ import {
  */
 export type Received =
   | { kind: 'ignore'; reason: string }
-  | { kind: 'refuse'; tenantId: string | undefined }
+  | { kind: 'refuse'; tenantId: string | undefined; reason: TenantRefusal }
   | {
       kind: 'turn';
       turn: Turn;
@@ -33,11 +34,40 @@ export interface ReceiveOptions {
   allowedTenants: string[];
   /** The bot's bearer token for pasted images, available once the turn runs. */
   authorization: BotAuthorization;
+  /** Which URLs in the activity may be fetched (and may see the token): from its serviceUrl, see urls.ts. */
+  urls: UrlPolicy;
 }
 
-export function tenantOf(activity: Partial<Activity>): string | undefined {
-  const channelData = activity.channelData as TeamsChannelData | undefined;
-  return activity.conversation?.tenantId ?? channelData?.tenant?.id;
+/**
+ * Why an authenticated activity is not for this adapter, or undefined when it is. A Bot Framework token only
+ * proves the request came through some channel of this bot; Web Chat and Direct Line clients write their own
+ * attachments and channelData. So only Teams ('msteams') is accepted, plus the Bot Framework Emulator's
+ * 'emulator' while authentication is off (local tools).
+ */
+export function channelRefusal(activity: Partial<Activity>, authenticationOff: boolean): string | undefined {
+  const channel = activity.channelId;
+  if (channel === 'msteams') return undefined;
+  if (channel === 'emulator' && authenticationOff) return undefined;
+  return `channel ${JSON.stringify(channel ?? null)} is not Microsoft Teams`;
+}
+
+export type TenantRefusal = 'not_allowed' | 'conflict';
+
+/**
+ * The tenant is `conversation.tenantId`, which Teams sets on every activity. `channelData.tenant.id` is never
+ * used as the tenant: it only has to agree when both are present (a conflict is refused). Without
+ * `conversation.tenantId` the tenant is unknown, which TEAMS_ALLOWED_TENANTS refuses.
+ */
+export function checkTenant(
+  activity: Partial<Activity>,
+  allowedTenants: string[],
+): { ok: true; tenantId: string | undefined } | { ok: false; tenantId: string | undefined; reason: TenantRefusal } {
+  const tenantId = activity.conversation?.tenantId;
+  const claimed = (activity.channelData as TeamsChannelData | undefined)?.tenant?.id;
+  if (claimed !== undefined && tenantId !== undefined && claimed.toLowerCase() !== tenantId.toLowerCase()) {
+    return { ok: false, tenantId, reason: 'conflict' };
+  }
+  return isTenantAllowed(tenantId, allowedTenants) ? { ok: true, tenantId } : { ok: false, tenantId, reason: 'not_allowed' };
 }
 
 export function scopeOf(activity: Partial<Activity>): TeamsScope {
@@ -64,8 +94,9 @@ export function receiveActivity(activity: Partial<Activity>, options: ReceiveOpt
   const conversationId = activity.conversation?.id;
   if (conversationId === undefined || activity.id === undefined) return { kind: 'ignore', reason: 'no conversation or id' };
 
-  const tenantId = tenantOf(activity);
-  if (!isTenantAllowed(tenantId, options.allowedTenants)) return { kind: 'refuse', tenantId };
+  const tenant = checkTenant(activity, options.allowedTenants);
+  if (!tenant.ok) return { kind: 'refuse', tenantId: tenant.tenantId, reason: tenant.reason };
+  const { tenantId } = tenant;
 
   const scope = scopeOf(activity);
   const botMentions = (activity.entities ?? [])
@@ -75,7 +106,7 @@ export function receiveActivity(activity: Partial<Activity>, options: ReceiveOpt
   const mentionedByName = activity.recipient?.name !== undefined && rawText.includes(`<at>${activity.recipient.name}</at>`);
   if (scope !== 'personal' && botMentions.length === 0 && !mentionedByName) return { kind: 'ignore', reason: 'bot not mentioned' };
 
-  const { attachments, fileHints } = readAttachments(activity, options.authorization);
+  const { attachments, fileHints } = readAttachments(activity, options.authorization, options.urls);
   const channelData = activity.channelData as TeamsChannelData | undefined;
   const { base, rootId } = splitConversationId(conversationId);
   const root = rootId ?? activity.id;
@@ -110,7 +141,7 @@ interface TeamsAttachment {
   name?: string;
 }
 
-function readAttachments(activity: Partial<Activity>, authorization: BotAuthorization): { attachments: Attachment[]; fileHints: FileHint[] } {
+function readAttachments(activity: Partial<Activity>, authorization: BotAuthorization, urls: UrlPolicy): { attachments: Attachment[]; fileHints: FileHint[] } {
   const attachments: Attachment[] = [];
   const hints: FileHint[] = [];
   const raw = (activity.attachments ?? []) as TeamsAttachment[];
@@ -121,9 +152,9 @@ function readAttachments(activity: Partial<Activity>, authorization: BotAuthoriz
     if (type === FILE_DOWNLOAD_INFO) {
       const info = (a.content ?? {}) as FileDownloadInfo;
       const name = a.name ?? `file.${info.fileType ?? 'bin'}`;
-      attachments.push(fileDownloadAttachment(name, info, undefined));
+      attachments.push(fileDownloadAttachment(name, info, undefined, urls));
     } else if (type.startsWith('image/') && a.contentUrl !== undefined) {
-      attachments.push(inlineImageAttachment(images++, type, a.contentUrl, authorization));
+      attachments.push(inlineImageAttachment(images++, type, a.contentUrl, authorization, urls));
     } else if (type === 'text/html') {
       hints.push(...hintsFromHtml(typeof a.content === 'string' ? a.content : '', hasImageAttachment));
     } else if (type === 'reference') {

@@ -9,7 +9,8 @@ import { retryAfterMs } from './send.js';
  *  - `202 Accepted` with `nextExpectedRanges` until the last range, which answers `200`/`201` with the item;
  *  - no `Authorization` header: the URL is pre-authenticated, a bearer token may get a 401, and the bot's
  *    token must never travel to a URL taken from a request body;
- *  - 500/502/503/504 and dropped connections are retried with exponential backoff, anything else fails.
+ *  - 500/502/503/504 and dropped connections are retried with exponential backoff, anything else fails,
+ *    redirects included (they are not followed: the caller checked the URL, not where it points to).
  */
 
 /** Range sizes must be multiples of this (327,680 bytes). */
@@ -79,6 +80,8 @@ async function putRange(uploadUrl: string, data: Buffer, start: number, end: num
         method: 'PUT',
         headers: { 'content-length': String(end - start + 1), 'content-range': `bytes ${start}-${end}/${data.length}` },
         body: new Uint8Array(data.buffer, data.byteOffset + start, end - start + 1),
+        // A redirect would carry the bytes to a URL nobody checked: it fails the upload instead.
+        redirect: 'manual',
         signal: AbortSignal.timeout(options.timeoutMs ?? 120_000),
       });
     } catch (err) {

@@ -12,7 +12,9 @@ import { createFakeOneDrive, type FakeOneDrive } from './teams-onedrive.js';
  *    Azure AD-like token endpoint for the bot's own token, which the connector then requires;
  *  - file hosting: pre-authenticated personal-chat download URLs, and pasted-image URLs that need the
  *    bot's token;
- *  - a sliver of Microsoft Graph (channel messages with `reference` attachments, /shares downloads);
+ *  - a sliver of Microsoft Graph: channel and chat messages with `reference` attachments, a channel's files
+ *    folder, drives (the channel's document library, users' OneDrives) with their items, /shares lookups,
+ *    and item content as Graph serves it (a 302 to a pre-authenticated download URL);
  *  - OneDrive upload sessions for the file consent flow (teams-onedrive.ts).
  */
 
@@ -64,10 +66,30 @@ export interface FakeTeams {
   signToken(claims?: { aud?: string; iss?: string; serviceurl?: string; expSeconds?: number }, otherKey?: boolean): Promise<string>;
   /** A pre-authenticated personal-chat download URL. */
   hostDownload(bytes: Buffer): string;
+  /** A URL on the fake that answers 302 to `location` (and records the hit in `downloads`). */
+  hostRedirect(location: string): string;
   /** A pasted-image contentUrl on the connector, which needs the bot's bearer token. */
   hostInlineImage(bytes: Buffer): string;
-  /** A SharePoint file plus the Graph message that references it. */
-  hostGraphMessage(path: string, files: Array<{ name: string; bytes: Buffer }>): Array<{ name: string; contentUrl: string }>;
+  /**
+   * Files plus the Graph message (at `path`, e.g. /teams/{id}/channels/{id}/messages/{id}) that references
+   * them. Each file goes to `driveId` (default: the channel drive) under `folder` (default: the channel's
+   * files folder, "General"); `from` is the sender's AAD object id.
+   */
+  hostGraphMessage(
+    path: string,
+    files: Array<{ name: string; bytes: Buffer; driveId?: string; folder?: string }>,
+    options?: { from?: string },
+  ): Array<{ name: string; contentUrl: string }>;
+  /** The drive of every channel's files folder (the team's document library); the folder is "General". */
+  channelDriveId: string;
+  /** A user's OneDrive (owned by the AAD object id `userId`); returns its drive id. */
+  oneDriveOf(userId: string): string;
+  /** Holds every Graph request until the returned function is called. */
+  holdGraph(): () => void;
+  /** Graph requests received, as method + path (query included). */
+  graphRequests: string[];
+  /** Delay before the connector records and answers each activity POST/PUT (to widen race windows). */
+  connectorDelayMs: number;
   /** The team's Azure AD group id returned by GET /v3/teams/{id}. */
   teamAadGroupId: string;
   /** Upload sessions a `fileConsent/invoke` points at, and the PUTs the bot made. */
@@ -105,8 +127,16 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     downloads: [] as string[],
     pendingFailures: [] as Failure[],
     blobs: new Map<string, Buffer>(),
-    graphMessages: new Map<string, { attachments: unknown[] }>(),
-    sharedFiles: new Map<string, Buffer>(),
+    redirects: new Map<string, string>(),
+    graphMessages: new Map<string, { attachments: unknown[]; from?: unknown }>(),
+    /** Sharing URL → drive item key `${driveId}/${itemId}`. */
+    shares: new Map<string, string>(),
+    /** `${driveId}/${itemId}` → the item. */
+    items: new Map<string, { id: string; name: string; driveId: string; folder: string; bytes: Buffer }>(),
+    /** Drive id → owner (AAD object id), for OneDrives. */
+    drives: new Map<string, string | undefined>(),
+    graphRequests: [] as string[],
+    graphGate: undefined as Promise<void> | undefined,
     nextId: 1,
   };
 
@@ -141,6 +171,13 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
       return void res.end(bytes);
     }
+    if (req.method === 'GET' && path.startsWith('/redirect/')) {
+      const location = state.redirects.get(path);
+      if (location === undefined) return sendJson(res, 404, { error: 'expired' });
+      state.downloads.push(path);
+      res.writeHead(302, { location });
+      return void res.end();
+    }
     if (req.method === 'GET' && /^\/v3\/attachments\/[^/]+\/views\/original$/.test(path)) {
       if (!state.issuedTokens.some((t) => botToken(req) === `Bearer ${t}`)) return sendJson(res, 401, { error: 'unauthorized' });
       const bytes = state.blobs.get(path)!;
@@ -155,18 +192,55 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     }
 
     if (path.startsWith('/graph/v1.0/')) {
+      state.graphRequests.push(`${req.method} ${path}${reqUrl.search}`);
+      if (state.graphGate) await state.graphGate;
       if (!state.graphTokens.some((t) => req.headers.authorization === `Bearer ${t}`)) return sendJson(res, 401, { error: 'unauthorized' });
       if (fake.denyGraph) return sendJson(res, 403, { error: { code: 'Forbidden', message: 'Missing role permissions' } });
-      const share = /^\/graph\/v1\.0\/shares\/u!([^/]+)\/driveItem\/content$/.exec(path);
-      if (share) {
-        const contentUrl = Buffer.from(share[1]!, 'base64url').toString('utf8');
-        const bytes = state.sharedFiles.get(contentUrl);
-        if (!bytes) return sendJson(res, 404, { error: 'itemNotFound' });
-        state.downloads.push(path);
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
-        return void res.end(bytes);
+      const graphPath = path.slice('/graph/v1.0'.length);
+      const itemJson = (item: { id: string; name: string; driveId: string; folder: string; bytes: Buffer }, withPath: boolean) => ({
+        id: item.id,
+        name: item.name,
+        size: item.bytes.length,
+        file: { mimeType: 'application/octet-stream' },
+        parentReference: {
+          driveId: item.driveId,
+          driveType: state.drives.get(item.driveId) !== undefined ? 'business' : 'documentLibrary',
+          id: `folder-${item.folder}`,
+          // As Graph does: the path only when the item is addressed through its drive.
+          ...(withPath ? { path: `/drives/${item.driveId}/root:/${item.folder.split('/').map(encodeURIComponent).join('/')}` } : {}),
+        },
+      });
+      if (/^\/teams\/[^/]+\/channels\/[^/]+\/filesFolder$/.test(graphPath)) {
+        return sendJson(res, 200, { id: 'folder-General', name: 'General', folder: { childCount: 1 }, parentReference: { driveId: fake.channelDriveId, driveType: 'documentLibrary' } });
       }
-      const message = state.graphMessages.get(decodeURIComponent(path.slice('/graph/v1.0'.length)));
+      const share = /^\/shares\/u!([^/]+)\/driveItem$/.exec(graphPath);
+      if (share) {
+        const key = state.shares.get(Buffer.from(share[1]!, 'base64url').toString('utf8'));
+        const item = key !== undefined ? state.items.get(key) : undefined;
+        return item ? sendJson(res, 200, itemJson(item, false)) : sendJson(res, 404, { error: { code: 'itemNotFound' } });
+      }
+      const driveItem = /^\/drives\/([^/]+)\/items\/([^/]+)(\/content)?$/.exec(graphPath);
+      if (driveItem) {
+        const [driveId, itemId] = [decodeURIComponent(driveItem[1]!), decodeURIComponent(driveItem[2]!)];
+        if (itemId === 'folder-General' && driveId === fake.channelDriveId && !driveItem[3]) {
+          return sendJson(res, 200, { id: itemId, name: 'General', folder: {}, parentReference: { driveId, driveType: 'documentLibrary', path: `/drives/${driveId}/root:` } });
+        }
+        const item = state.items.get(`${driveId}/${itemId}`);
+        if (!item) return sendJson(res, 404, { error: { code: 'itemNotFound' } });
+        if (!driveItem[3]) return sendJson(res, 200, itemJson(item, true));
+        // Graph answers /content with a redirect to a short-lived, pre-authenticated download URL.
+        const download = fake.hostDownload(item.bytes);
+        res.writeHead(302, { location: download });
+        return void res.end();
+      }
+      const drive = /^\/drives\/([^/]+)$/.exec(graphPath);
+      if (drive) {
+        const driveId = decodeURIComponent(drive[1]!);
+        const owner = state.drives.get(driveId);
+        if (driveId === fake.channelDriveId) return sendJson(res, 200, { id: driveId, driveType: 'documentLibrary', owner: { group: { id: fake.teamAadGroupId } } });
+        return owner !== undefined ? sendJson(res, 200, { id: driveId, driveType: 'business', owner: { user: { id: owner } } }) : sendJson(res, 404, { error: { code: 'itemNotFound' } });
+      }
+      const message = state.graphMessages.get(decodeURIComponent(graphPath));
       return message ? sendJson(res, 200, message) : sendJson(res, 404, { error: 'NotFound' });
     }
 
@@ -176,6 +250,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       const conversationId = decodeURIComponent(activityPath[1]!);
       const second = activityPath[2] !== undefined ? decodeURIComponent(activityPath[2]) : undefined;
       const method = req.method as RecordedActivity['method'];
+      if (fake.connectorDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.connectorDelayMs));
       const record: RecordedActivity = {
         method,
         conversationId,
@@ -227,6 +302,9 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     downloads: state.downloads,
     oneDrive,
     teamAadGroupId: '8d5a2c1e-0000-4000-8000-00000000feed',
+    channelDriveId: 'b!finance-documents',
+    graphRequests: state.graphRequests,
+    connectorDelayMs: 0,
     denyGraph: false,
     refuseStreaming: false,
     async signToken(claims = {}, otherKey = false) {
@@ -245,19 +323,42 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       state.blobs.set(path, bytes);
       return `${server.url}${path}`;
     },
+    hostRedirect(location) {
+      const path = `/redirect/${state.nextId++}`;
+      state.redirects.set(path, location);
+      return `${server.url}${path}`;
+    },
     hostInlineImage(bytes) {
       const path = `/v3/attachments/0-eus-d${state.nextId++}/views/original`;
       state.blobs.set(path, bytes);
       return `${server.url}${path}`;
     },
-    hostGraphMessage(path, files) {
+    hostGraphMessage(path, files, options = {}) {
       const attachments = files.map((f, i) => {
-        const contentUrl = `https://contoso.sharepoint.com/sites/Finance/Shared%20Documents/General/${encodeURIComponent(f.name)}`;
-        state.sharedFiles.set(contentUrl, f.bytes);
+        const driveId = f.driveId ?? fake.channelDriveId;
+        const folder = f.folder ?? 'General';
+        const site = driveId === fake.channelDriveId ? 'sites/Finance/Shared%20Documents' : `personal/${encodeURIComponent(driveId)}/Documents`;
+        const contentUrl = `https://contoso.sharepoint.com/${site}/${folder.split('/').map(encodeURIComponent).join('/')}/${encodeURIComponent(f.name)}`;
+        const id = `item-${state.nextId++}`;
+        state.items.set(`${driveId}/${id}`, { id, name: f.name, driveId, folder, bytes: f.bytes });
+        state.shares.set(contentUrl, `${driveId}/${id}`);
         return { id: `att-${i}`, contentType: 'reference', contentUrl, name: f.name };
       });
-      state.graphMessages.set(path, { attachments });
+      state.graphMessages.set(path, { attachments, ...(options.from !== undefined ? { from: { user: { id: options.from } } } : {}) });
       return attachments;
+    },
+    oneDriveOf(userId) {
+      const driveId = `b!onedrive-${userId}`;
+      state.drives.set(driveId, userId);
+      return driveId;
+    },
+    holdGraph() {
+      let release!: () => void;
+      state.graphGate = new Promise((resolve) => (release = resolve));
+      return () => {
+        state.graphGate = undefined;
+        release();
+      };
     },
     failNext(count, failure) {
       for (let i = 0; i < count; i++) state.pendingFailures.push(failure);
@@ -289,6 +390,9 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       state.failures.length = 0;
       state.downloads.length = 0;
       state.pendingFailures.length = 0;
+      state.graphRequests.length = 0;
+      state.graphGate = undefined;
+      fake.connectorDelayMs = 0;
       fake.denyGraph = false;
       fake.refuseStreaming = false;
       oneDrive.reset();

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { OFFER_EXPIRED, OFFER_NOT_YOURS } from '../../../adapters/teams/file-consent.js';
+import { listen, type RunningServer } from '../../fakes/http.js';
 import type { RecordedActivity } from '../../fakes/teams.js';
 import type { UploadInfo } from '../../fakes/teams-onedrive.js';
 import { postedTexts, stacksClosedAfterEach, type Stack } from './harness.js';
@@ -16,6 +17,10 @@ const FILE_INFO = 'application/vnd.microsoft.teams.card.file.info';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const stack = stacksClosedAfterEach();
+const servers: RunningServer[] = [];
+afterEach(async () => {
+  while (servers.length > 0) await servers.pop()!.close();
+});
 
 const attachmentsOf = (r: RecordedActivity) => (r.activity.attachments ?? []) as Array<Record<string, any>>;
 const cardsOf = (s: Stack, contentType: string) => s.fake.messages().filter((r) => attachmentsOf(r)[0]?.contentType === contentType);
@@ -142,6 +147,29 @@ describe('teams file consent: personal chat', () => {
     await invoke(s, consentInvoke(s, 'accept', card, info));
     expect(s.fake.oneDrive.puts).toEqual([]);
     expect(String(updatesOf(s, card.id!)[0]!.activity.text)).toMatch(/could not save \*\*outliers\.csv\*\*.*\n\n- \[outliers\.csv\]\(http/s);
+  });
+
+  it.each([
+    ['a loopback service other than the connector', 'internal'],
+    ['a link-local address', 'https://169.254.169.254/up/1'],
+    ['a private IPv6 address', 'https://[fd00::5]/up/1'],
+  ])('never uploads to %s, and offers the link instead', async (_what, target) => {
+    const s = await stack();
+    // Something only the bot's network reaches, on this machine but not on the connector's host.
+    const hits: string[] = [];
+    const internal = await listen((req, res, _body, url) => {
+      hits.push(`${req.method} ${url.pathname}`);
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    servers.push(internal);
+    const card = await answerWithCsv(s);
+    const uploadUrl = target === 'internal' ? `${internal.url}/up/1` : target;
+    await invoke(s, consentInvoke(s, 'accept', card, { ...s.fake.oneDrive.session('outliers.csv'), uploadUrl }));
+    expect(hits).toEqual([]);
+    expect(s.fake.oneDrive.puts).toEqual([]);
+    const [note] = updatesOf(s, card.id!);
+    expect(String(note!.activity.text)).toMatch(/could not save \*\*outliers\.csv\*\* to your OneDrive \(Teams sent an upload link I may not use\)\. Download it here instead:\n\n- \[outliers\.csv\]\(http/);
   });
 
   it('refuses an unknown or expired offer politely, uploading nothing', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   cleanIncomingText,
+  decodeEntities,
   markdownBlocks,
   splitMarkdown,
   stripSandboxLinks,
@@ -22,6 +23,13 @@ describe('cleanIncomingText', () => {
   it('drops Teams HTML and decodes entities, but keeps a typed comparison', () => {
     expect(cleanIncomingText('<p>is x &lt; 3&nbsp;&amp; y > 2?</p><p>second</p>', [])).toBe('is x < 3 & y > 2?\nsecond');
     expect(cleanIncomingText('if a<b then', [])).toBe('if a<b then');
+  });
+
+  it('decodes numeric entities, and keeps those that are no Unicode character as written instead of throwing', () => {
+    expect(decodeEntities('&#65;&#x1F600;&#X41;')).toBe('A😀A');
+    expect(decodeEntities('a &#99999999; b')).toBe('a &#99999999; b');
+    expect(decodeEntities('&#x110000;&#xD800;&#0;&#99999999999999999999999;')).toBe('&#x110000;&#xD800;&#0;&#99999999999999999999999;');
+    expect(cleanIncomingText('<at>Crunch</at> what is &#99999999;?', ['<at>Crunch</at>'], 'Crunch')).toBe('what is &#99999999;?');
   });
 });
 

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { hintsFromHtml, receiveActivity, splitConversationId } from '../../../adapters/teams/receive.js';
+import { channelRefusal, checkTenant, hintsFromHtml, receiveActivity, splitConversationId } from '../../../adapters/teams/receive.js';
+import { drivePath } from '../../../adapters/teams/graph.js';
+import { urlPolicy } from '../../../adapters/teams/urls.js';
 
 const BOT = '28:00000000-0000-4000-8000-00000000b07a';
 const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -15,7 +17,7 @@ function fixture(name: string): Record<string, any> {
   return JSON.parse(text) as Record<string, any>;
 }
 
-const options = { allowedTenants: [], authorization: async () => undefined };
+const options = { allowedTenants: [], authorization: async () => undefined, urls: urlPolicy('https://smba.trafficmanager.net/emea/', false) };
 
 describe('receiveActivity', () => {
   it('keys a personal chat by its conversation, with a download-info file', () => {
@@ -75,6 +77,29 @@ describe('receiveActivity', () => {
   });
 });
 
+describe('channels and tenants', () => {
+  it('accepts Teams, and the Emulator only with authentication off', () => {
+    expect(channelRefusal(fixture('personal-text'), false)).toBeUndefined();
+    expect(channelRefusal({ ...fixture('personal-text'), channelId: 'webchat' }, false)).toMatch(/not Microsoft Teams/);
+    expect(channelRefusal({ ...fixture('personal-text'), channelId: 'emulator' }, false)).toMatch(/not Microsoft Teams/);
+    expect(channelRefusal({ ...fixture('personal-text'), channelId: 'emulator' }, true)).toBeUndefined();
+    expect(channelRefusal({ ...fixture('personal-text'), channelId: 'directline' }, true)).toMatch(/not Microsoft Teams/);
+  });
+
+  it('uses channelData.tenant.id only as a cross-check of conversation.tenantId', () => {
+    const withTenants = (conversationTenant: string | undefined, channelTenant: string | undefined) => {
+      const a = fixture('personal-text');
+      a.conversation.tenantId = conversationTenant;
+      a.channelData = channelTenant === undefined ? {} : { tenant: { id: channelTenant } };
+      return a;
+    };
+    expect(checkTenant(withTenants(TENANT, TENANT.toUpperCase()), [TENANT])).toEqual({ ok: true, tenantId: TENANT });
+    expect(checkTenant(withTenants(undefined, TENANT), [TENANT])).toEqual({ ok: false, tenantId: undefined, reason: 'not_allowed' });
+    expect(checkTenant(withTenants(undefined, TENANT), [])).toEqual({ ok: true, tenantId: undefined });
+    expect(checkTenant(withTenants(TENANT, 'other'), [])).toEqual({ ok: false, tenantId: TENANT, reason: 'conflict' });
+  });
+});
+
 describe('file hints', () => {
   it('ignores emoji and mention markup, finds pasted images and SharePoint links', () => {
     expect(hintsFromHtml('<img itemtype="http://schema.skype.com/Emoji" src="x">', false)).toEqual([]);
@@ -87,5 +112,16 @@ describe('file hints', () => {
   it('splits conversation ids', () => {
     expect(splitConversationId('19:a@thread.tacv2;messageid=17')).toEqual({ base: '19:a@thread.tacv2', rootId: '17' });
     expect(splitConversationId('a:1')).toEqual({ base: 'a:1', rootId: undefined });
+  });
+});
+
+describe('drive paths', () => {
+  it('normalises Graph parentReference paths for the channel-folder check', () => {
+    expect(drivePath('/drives/b!abc/root:', 'General')).toBe('/general');
+    expect(drivePath('/drive/root:/General/Sub%20folder')).toBe('/general/sub folder');
+    expect(drivePath('/drives/b!abc/root:/General/..')).toBeUndefined();
+    expect(drivePath('/drives/b!abc/root:/General/%2e%2e')).toBeUndefined();
+    expect(drivePath('/drives/b!abc/items/x')).toBeUndefined();
+    expect(drivePath(undefined)).toBeUndefined();
   });
 });
