@@ -123,6 +123,25 @@ describe('responses engine against the fake OpenAI', () => {
     expect((responsesCalls(stack)[1]!.body as { tools: { container: string }[] }).tools[0]!.container).toBe(second.id);
   });
 
+  it('asks whether the container is alive only when it has been idle for a while', async () => {
+    stack = await startStack();
+    const retrieves = () => stack!.openai.requests.filter((r) => r.method === 'GET' && r.template === '/containers/{container_id}').length;
+    await ask(stack, 't1', 'look', [fileFrom('sales.xlsx', XLSX, 'F1')]);
+    await ask(stack, 't1', 'a quick follow-up');
+    expect(retrieves()).toBe(0);
+
+    // Half an hour later the container has expired: it is checked first, and replaced before the model call.
+    const key = 'session:test:W:C:t1';
+    const session = (await stack.crunch.store.get<{ lastUsedAt: string }>(key))!;
+    await stack.crunch.store.set(key, { ...session, lastUsedAt: new Date(Date.now() - 30 * 60_000).toISOString() });
+    stack.openai.expireAllContainers();
+    const reply = await ask(stack, 't1', 'back again');
+    expect(reply.kind).toBe('answer');
+    expect(retrieves()).toBe(1);
+    expect(stack.openai.requests.filter((r) => r.endpoint === '/responses').length).toBe(3);
+    expect(stack.openai.containers.size).toBe(2);
+  });
+
   it('recovers when the container expires between the check and the response', async () => {
     stack = await startStack();
     await ask(stack, 't1', 'look', [fileFrom('sales.xlsx', XLSX, 'F1')]);

@@ -21,6 +21,8 @@ export interface SessionContext {
 }
 
 const CONTAINER_IDLE_MINUTES = 20;
+/** Well inside the idle expiry, with room for clock skew and a long previous turn. */
+const TRUSTED_IDLE_MS = 10 * 60 * 1000;
 
 function isNotFound(err: unknown): boolean {
   return err instanceof CrunchError && err.cause instanceof OpenAI.NotFoundError;
@@ -39,7 +41,7 @@ export async function ensureContainer(
   added: SessionFile[],
 ): Promise<{ session: EngineSession; changed: boolean }> {
   const id = session.containerId;
-  if (id !== undefined && (await containerAlive(ctx, id))) {
+  if (id !== undefined && (recentlyUsed(session) || (await containerAlive(ctx, id)))) {
     for (const file of added) await ctx.call(() => ctx.client.containers.files.create(id, { file_id: file.fileId }, { signal: ctx.signal }));
     return { session, changed: false };
   }
@@ -62,6 +64,15 @@ export async function repairSession(ctx: SessionContext, session: EngineSession)
     return ensureConversation(ctx, { ...session, conversationId: undefined });
   }
   return undefined;
+}
+
+/**
+ * A container used in the last few minutes cannot have reached its 20 idle minutes: skip asking the API
+ * (a request on every follow-up). If it was deleted anyway, the model call fails and repairSession
+ * replaces it.
+ */
+function recentlyUsed(session: EngineSession): boolean {
+  return Date.now() - Date.parse(session.lastUsedAt) < TRUSTED_IDLE_MS;
 }
 
 async function containerAlive(ctx: SessionContext, id: string): Promise<boolean> {
