@@ -64,20 +64,18 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       (err: unknown) => ({ fresh: true, err }) as const,
     );
     const id = conversationId(turn.conversation);
+    const post = async (reply: Reply): Promise<Reply> => {
+      if (deliver) await deliver(reply).catch((err: unknown) => log.error({ err }, 'delivering the reply failed'));
+      return reply;
+    };
     const work = queue.run(id, async () => {
       const claim = await claimed;
       if (!claim.fresh) return undefined;
       if ('err' in claim) {
         log.error({ err: claim.err }, 'store unavailable while claiming the message');
-        const reply = textReply('error', toUserMessage(claim.err));
-        if (deliver) await deliver(reply).catch((err: unknown) => log.error({ err }, 'delivering the reply failed'));
-        return reply;
+        return post(textReply('error', toUserMessage(claim.err)));
       }
-      return withConversationLock(id, log, async () => {
-        const reply = await answer(turn, dropRepeatedStatus(progress), log);
-        if (deliver) await deliver(reply).catch((err: unknown) => log.error({ err }, 'delivering the reply failed'));
-        return reply;
-      });
+      return withConversationLock(id, log, async () => post(await answer(turn, dropRepeatedStatus(progress), log)));
     });
     return claimed.then((claim) => {
       if (claim.fresh) return work;
