@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Attachment, ConversationKey, Progress, Reply, Turn } from '../../src/core/index.js';
+import { type Attachment, AttachmentError, type ConversationKey, type Progress, type Reply, type Turn } from '../../src/core/index.js';
 import { PART_BYTES } from '../../src/engines/responses/uploads.js';
 import type { FakeContainer } from '../fakes/openai.js';
 import { type Stack, startStack } from '../support/stack.js';
@@ -195,6 +195,20 @@ describe('responses engine against the fake OpenAI', () => {
     expect(reply.kind).toBe('answer');
     expect(reply.notices).toEqual([expect.stringMatching(/^\*\*big\.csv\*\* skipped: the AI service refused this file \(400/)]);
     expect(onlyContainer(stack).files.map((f) => f.filename)).toEqual(['ok.csv']);
+  });
+
+  it('logs a skipped attachment with its cause, for operators, as well as telling the user', async () => {
+    stack = await startStack();
+    const refused: Attachment = {
+      sourceId: 'R1',
+      name: 'secret.csv',
+      open: async () => {
+        throw new AttachmentError('**secret.csv** skipped: its download link is not one I may follow (private address).');
+      },
+    };
+    const reply = await ask(stack, 't1', 'read it', [refused]);
+    expect(reply.notices).toEqual(['**secret.csv** skipped: its download link is not one I may follow (private address).']);
+    expect(stack.logs()).toContainEqual(expect.objectContaining({ msg: 'attachment skipped', file: 'secret.csv', code: 'attachment_unavailable', level: 40 }));
   });
 
   it('uploads files that expire at OpenAI after 30 days', async () => {

@@ -86,8 +86,11 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
         added.push({ sourceId: file.sourceId, fileId, name: file.name });
         mentioned.push(file.name);
       } catch (err) {
-        if (err instanceof CrunchError && err.code.startsWith('attachment_')) notices.push(err.userMessage);
-        else if (err instanceof CrunchError && err.code === 'engine_rejected')
+        if (err instanceof CrunchError && err.code.startsWith('attachment_')) {
+          // Logged too: a refused link (e.g. to a private address) is something an operator should see.
+          logger.warn({ err, file: file.name, code: err.code }, 'attachment skipped');
+          notices.push(err.userMessage);
+        } else if (err instanceof CrunchError && err.code === 'engine_rejected')
           notices.push(`**${file.name}** skipped: the AI service refused this file (${describeRejection(err)}).`);
         else throw toCrunchError(err);
       }
