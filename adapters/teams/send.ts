@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Activity } from 'botbuilder';
 import type { Logger } from 'pino';
+import { retryAfterMs } from '../../src/core/index.js';
 
 /**
  * Raw POSTs to the Bot Framework connector, for the few activities the SDK would mangle: botbuilder 4.23.3's
@@ -74,12 +75,4 @@ export async function withThrottleRetry<T>(send: () => Promise<T>, logger: Logge
       await delay(wait);
     }
   }
-}
-
-/** Retry-After as seconds or an HTTP date, in milliseconds. */
-export function retryAfterMs(value: string | null, nowMs = Date.now()): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
-  const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - nowMs) : undefined;
 }

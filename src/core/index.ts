@@ -5,6 +5,9 @@ export type { CodeCell, Reply, ReplyFile, ReplyImage, ReplyKind } from './reply.
 export { textReply } from './reply.js';
 export type { Progress, ProgressSink } from './progress.js';
 export { ignoreProgress } from './progress.js';
+export { InFlight } from './in-flight.js';
+export { KeyedSerialQueue } from './ordering.js';
+export { retryAfterMs } from './retry-after.js';
 export type { CrunchErrorCode } from './errors.js';
 export { AttachmentError, CrunchError, errorCode, toUserMessage } from './errors.js';
 export type { ChatAdapter, RouteHandler } from './adapter.js';

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import OpenAI from 'openai';
 import pRetry from 'p-retry';
-import { CrunchError } from '../../core/index.js';
+import { CrunchError, retryAfterMs } from '../../core/index.js';
 
 /**
  * OpenAI failures → Crunch errors, by class and error code (never by message text), and the one retry
@@ -37,16 +37,11 @@ export function isTransient(err: unknown): boolean {
 }
 
 /** Milliseconds the server asked us to wait, from retry-after-ms or retry-after (seconds or a date). */
-export function retryAfterMs(err: unknown): number | undefined {
+export function retryAfterFromError(err: unknown): number | undefined {
   if (!(err instanceof OpenAI.APIError) || !err.headers) return undefined;
   const ms = Number(err.headers.get('retry-after-ms'));
   if (Number.isFinite(ms) && ms >= 0 && err.headers.get('retry-after-ms') !== null) return ms;
-  const value = err.headers.get('retry-after');
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+  return retryAfterMs(err.headers.get('retry-after'));
 }
 
 function backoffMs(policy: RetryPolicy, attempt: number): number {
@@ -68,7 +63,7 @@ export async function withRetries<T>(policy: RetryPolicy, signal: AbortSignal, c
       shouldRetry: ({ error }) => !(error instanceof NoRetry) && isTransient(error) && !signal.aborted,
       onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
         if (retriesLeft === 0 || error instanceof NoRetry || !isTransient(error)) return;
-        const asked = retryAfterMs(error);
+        const asked = retryAfterFromError(error);
         if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) throw error;
         await delay(asked ?? backoffMs(policy, attemptNumber), undefined, { signal });
       },

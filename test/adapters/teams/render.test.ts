@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeActivity, renderReply, sizeOf } from '../../../adapters/teams/render.js';
-import { retryAfterMs } from '../../../adapters/teams/send.js';
 import { sign, verify } from '../../../adapters/teams/signed-urls.js';
 import { textReply, type Reply } from '../../../src/core/index.js';
 import { fakePng, postedCards, startStack, type Stack } from './harness.js';
@@ -137,12 +136,5 @@ describe('signed links and Retry-After', () => {
     expect(verify('secret', 'id-2', String(exp), sig, 0)).toBe('bad_signature');
     expect(verify('other', 'id-1', String(exp), sig, 0)).toBe('bad_signature');
     expect(verify('secret', 'id-1', null, sig, 0)).toBe('bad_signature');
-  });
-
-  it('reads Retry-After as seconds or a date', () => {
-    expect(retryAfterMs('2')).toBe(2000);
-    expect(retryAfterMs('Thu, 01 Jan 1970 00:00:10 GMT', 4000)).toBe(6000);
-    expect(retryAfterMs(null)).toBeUndefined();
-    expect(retryAfterMs('soon')).toBeUndefined();
   });
 });
