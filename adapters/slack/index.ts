@@ -1,7 +1,16 @@
 import { App } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import type { Logger } from 'pino';
-import { type ConversationService, CrunchError, type RouteHandler, type Store, textReply, toUserMessage } from '../../src/core/index.js';
+import {
+  type ConversationService,
+  CrunchError,
+  InFlight,
+  KeyedSerialQueue,
+  type RouteHandler,
+  type Store,
+  textReply,
+  toUserMessage,
+} from '../../src/core/index.js';
 import { buildTurn, collectFiles, type FileAccess, isDirectMessage, messageKeyOf, teamOf, threadKey, threadOf, triageEvent } from './receive.js';
 import { apiUrlOption, EventsReceiver, SocketReceiver, toBoltLogger } from './receivers.js';
 import { createTurnPresenter, type RenderContext, slackErrorCode, type TurnPresenter } from './render.js';
@@ -77,12 +86,8 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
   const quick = new WebClient(config.botToken, { ...clientOptions, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
   const render: RenderContext = { client, quick, options, capabilities: { setStatus: true, streaming: options.streaming } };
 
-  const inflight = new Set<Promise<unknown>>();
-  const track = <T>(work: Promise<T>): Promise<T> => {
-    inflight.add(work);
-    void work.finally(() => inflight.delete(work)).catch(() => undefined);
-    return work;
-  };
+  const inflight = new InFlight();
+  const track = <T>(work: Promise<T>): Promise<T> => inflight.track(work);
   let ready = false;
   let stopping = false;
   receiver?.onProcessing(track);
@@ -137,19 +142,7 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
    * a slow store) must not let the next message of its thread overtake it. Each link ends once its turn is handed to
    * the core (and its thread remembered), not when it is answered; other threads are not held up.
    */
-  const preparing = new Map<string, Promise<void>>();
-  function inThreadOrder<T>(key: string, step: () => Promise<T>): Promise<T> {
-    const result = (preparing.get(key) ?? Promise.resolve()).then(step);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    preparing.set(key, tail);
-    void tail.then(() => {
-      if (preparing.get(key) === tail) preparing.delete(key);
-    });
-    return result;
-  }
+  const preparing = new KeyedSerialQueue();
 
   /** Called synchronously from the listener, so that turns of a thread queue up in the order their events arrived. */
   async function runTurn(event: SlackMessageEvent, envelope: SlackEnvelope, bot: BotIdentity, mustKnowThread: boolean, retryNum?: number) {
@@ -180,7 +173,7 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
     // A message that is certainly for the bot shows progress at once; a thread reply once the thread is known.
     if (!mustKnowThread) show();
 
-    const handed = inThreadOrder(key, async () => {
+    const handed = preparing.run(key, async () => {
       if (mustKnowThread && (await deps.store.get<boolean>(key).catch(() => undefined)) !== true) return undefined;
       const shown = presenter ?? show();
       // Remember the thread before answering, so that a follow-up sent meanwhile is taken too.
@@ -236,7 +229,7 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
         ];
 
   async function idle(): Promise<void> {
-    while (inflight.size > 0) await Promise.allSettled([...inflight]);
+    await inflight.idle();
   }
 
   return {

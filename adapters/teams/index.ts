@@ -6,6 +6,7 @@ import {
   type ChatAdapter,
   type ConversationService,
   conversationId,
+  InFlight,
   type Reply,
   type ReplyFile,
   type RouteHandler,
@@ -81,7 +82,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
   });
   const offers = createFileOffers({ store: deps.store, files, now, logger });
   const graph = graphSource(config, logger);
-  const inflight = new Set<Promise<void>>();
+  const inflight = new InFlight();
   const handoffs = new HandOffLine();
   let stopping = false;
 
@@ -173,9 +174,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
   const turnAuthorization = (received: Received) => authorizationFrom(signers.get(received));
 
   function track(work: Promise<void>): void {
-    const p = work.catch((err: unknown) => logger.error({ err }, 'teams background work failed'));
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
+    void inflight.track(work.catch((err: unknown) => logger.error({ err }, 'teams background work failed')));
   }
 
   /** Runs `work` inside a proactive turn on `reference`, replying to the user's message. */
@@ -292,9 +291,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
     }
   }
 
-  async function idle(): Promise<void> {
-    while (inflight.size > 0) await Promise.allSettled([...inflight]);
-  }
+  const idle = () => inflight.idle();
 
   return {
     name: 'teams',
