@@ -1,7 +1,6 @@
 import { type DestinationStream, pino, type Logger } from 'pino';
 import type { Config } from './config/index.js';
-import { type ConversationService, createConversationService, createStore, CrunchError, type Store } from './core/index.js';
-import type { Engine } from './engines/engine.js';
+import { type ConversationService, createConversationService, createStore, CrunchError, type Engine, type Store } from './core/index.js';
 import { createResponsesEngine } from './engines/responses/index.js';
 
 /** The composition root shared by the server, the CLI and the tests: store + engine + core. */
@@ -45,7 +44,7 @@ export function createLogger(level: Config['logLevel'], destination: Destination
 export function createEngine(config: Config, logger: Logger): Engine {
   if (!config.openai) throw new CrunchError('config', 'No engine is configured: set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT.');
   return createResponsesEngine({
-    openai: config.openai,
+    api: config.openai,
     retry: { maxAttempts: config.limits.maxAttempts, baseDelayMs: config.limits.retryBaseDelayMs },
     maxFileBytes: config.limits.maxFileBytes,
     logger: logger.child({ engine: 'responses' }),

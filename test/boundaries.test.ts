@@ -20,7 +20,16 @@ describe('import boundaries', () => {
   it('the core imports no adapter, no engine implementation and no platform or model SDK', async () => {
     for (const file of await sources('src/core')) {
       for (const spec of await imports(file)) {
-        expect(spec, `${file} imports ${spec}`).not.toMatch(/^(@slack\/|botbuilder|botframework|openai)|adapters\/|engines\/responses/);
+        expect(spec, `${file} imports ${spec}`).not.toMatch(/^(@slack\/|botbuilder|botframework|openai)|adapters\/|engines\//);
+      }
+    }
+  });
+
+  it('engines reach the core only through its door, and never the app\'s config or an adapter', async () => {
+    for (const file of await sources('src/engines')) {
+      for (const spec of await imports(file)) {
+        expect(spec, `${file} imports ${spec}`).not.toMatch(/config\/|adapters\/|cli\/|server\//);
+        if (spec.includes('core/')) expect(spec, `${file} imports ${spec}`).toMatch(/core\/index\.js$/);
       }
     }
   });

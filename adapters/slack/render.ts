@@ -1,6 +1,6 @@
 import { ErrorCode, type WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
-import type { CodeCell, Progress, ProgressSink, Reply } from '../../src/core/index.js';
+import { type CodeCell, type Progress, type ProgressSink, readOutput, type Reply, type ReplyOutput } from '../../src/core/index.js';
 import { markdownToSlack, splitSlackText } from './markdown.js';
 import type { ResolvedSlackOptions } from './types.js';
 
@@ -254,19 +254,27 @@ export function createTurnPresenter(ctx: RenderContext, target: ThreadTarget, lo
   };
 
   async function uploadAll(reply: Reply, longAnswer: boolean): Promise<void> {
-    const uploads: { label: string; args: Record<string, unknown> }[] = [
-      ...reply.images.map((image) => ({ label: image.title || image.name, args: { file: image.png, filename: image.name, title: image.title || image.name } })),
-      ...reply.files.map((file) => ({ label: file.name, args: { file: file.data, filename: file.name, title: file.name } })),
+    const fromOutput = (output: ReplyOutput, title: string) => ({
+      label: title,
+      args: async () => ({ file: await readOutput(output, Number.MAX_SAFE_INTEGER), filename: output.name, title }),
+    });
+    const uploads: { label: string; args: () => Promise<Record<string, unknown>> }[] = [
+      ...reply.images.map((image) => fromOutput(image, image.title || image.name)),
+      ...reply.files.map((file) => fromOutput(file, file.name)),
     ];
-    if (longAnswer) uploads.push({ label: 'answer.md', args: { content: reply.text, filename: 'answer.md', title: 'The full answer' } });
+    if (longAnswer) uploads.push({ label: 'answer.md', args: async () => ({ content: reply.text, filename: 'answer.md', title: 'The full answer' }) });
     if (options.showCode && reply.code.length > 0) {
-      uploads.push({ label: 'code.py', args: { content: codeFile(reply.code), filename: 'code.py', title: 'The code behind this answer', snippet_type: 'python' } });
+      uploads.push({
+        label: 'code.py',
+        args: async () => ({ content: codeFile(reply.code), filename: 'code.py', title: 'The code behind this answer', snippet_type: 'python' }),
+      });
     }
     const failed: string[] = [];
     for (const upload of uploads) {
       try {
         // One upload per file, so that one failure cannot take the others down with it.
-        await client.files.uploadV2({ channel_id: channel, thread_ts: threadTs, ...upload.args } as Parameters<WebClient['files']['uploadV2']>[0]);
+        const args = await upload.args();
+        await client.files.uploadV2({ channel_id: channel, thread_ts: threadTs, ...args } as Parameters<WebClient['files']['uploadV2']>[0]);
       } catch (err) {
         log.warn({ err, file: upload.label, code: slackErrorCode(err) }, 'upload failed');
         failed.push(upload.label);

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Activity } from 'botbuilder';
 import type { Logger } from 'pino';
-import type { ReplyFile, Store } from '../../src/core/index.js';
+import type { Store } from '../../src/core/index.js';
 import type { TurnIO } from './progress.js';
 import { checkTenant } from './receive.js';
-import { fileLinkLine, filesMessage, type OutboundMessage, textActivity } from './render.js';
+import { fileLinkLine, filesMessage, type LoadedOutput, type OutboundMessage, textActivity } from './render.js';
 import type { FileHost, HostedFile } from './signed-urls.js';
 import { FILE_CONSENT_CARD, FILE_CONSENT_INVOKE, FILE_INFO_CARD, type FileConsentResponse, type FileUploadInfo } from './types.js';
 import { type UploadOptions, UploadError, uploadToSession } from './upload.js';
@@ -53,7 +53,7 @@ export interface OfferRecipient {
 
 export interface FileOffers {
   /** Keeps the file and returns its consent card, or its signed link when it cannot be offered. */
-  offer(file: ReplyFile, to: OfferRecipient): Promise<OutboundMessage>;
+  offer(file: LoadedOutput, to: OfferRecipient): Promise<OutboundMessage>;
   /** Checks an invoke against the stored offer and claims it; quick, so the invoke is answered at once. */
   decide(activity: Partial<Activity>, allowedTenants: string[]): Promise<InvokeVerdict>;
   /** The slow part: upload or decline, then the messages, on the invoke's conversation; `urls` vets the upload URL. */

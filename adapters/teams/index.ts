@@ -8,7 +8,6 @@ import {
   conversationId,
   InFlight,
   type Reply,
-  type ReplyFile,
   type RouteHandler,
   type Store,
 } from '../../src/core/index.js';
@@ -18,7 +17,7 @@ import { createFileOffers, type OfferRecipient } from './file-consent.js';
 import { graphRefusedNotice, GraphPermissionError, graphSource, unreachableFileNotice } from './graph.js';
 import { ProgressPresenter, type TurnIO } from './progress.js';
 import { channelRefusal, receiveActivity, type Received } from './receive.js';
-import { renderReply } from './render.js';
+import { type LoadedOutput, loadReply, renderReply } from './render.js';
 import { postActivity, withThrottleRetry } from './send.js';
 import { createFileHost, fileUrlSecret } from './signed-urls.js';
 import { DEFAULTS, type TeamsAdapterConfig } from './types.js';
@@ -38,6 +37,8 @@ export interface TeamsAdapterDeps {
   logger: Logger;
 }
 
+/** The most of one chart or file this adapter reads into memory to post it. */
+const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
 /** Teams activities are a few KB; anything this large is not one. */
 const MAX_BODY_BYTES = 1024 * 1024;
 /** Conversation references are kept so that a restart (or a later proactive post) can still reply. */
@@ -261,11 +262,11 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
 
   /** Posts the answer's parts in order; `offerTo` (personal chat) offers files with consent cards. */
   async function deliver(reply: Reply, presenter: ProgressPresenter, io: TurnIO, log: Logger, offerTo?: OfferRecipient): Promise<void> {
-    const parts = await renderReply(reply, {
+    const parts = await renderReply(await loadReply(reply, MAX_OUTPUT_BYTES), {
       maxMessageBytes,
       host: (file) => files.put(file),
       textOnly: presenter.streaming,
-      ...(offerTo !== undefined ? { offer: (file: ReplyFile) => offers.offer(file, offerTo) } : {}),
+      ...(offerTo !== undefined ? { offer: (file: LoadedOutput) => offers.offer(file, offerTo) } : {}),
     });
     let rest = parts;
     if (presenter.streaming && parts[0]?.part === 'text' && (await presenter.endStream(parts[0].activity))) rest = parts.slice(1);

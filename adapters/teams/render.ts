@@ -1,5 +1,5 @@
 import type { Activity } from 'botbuilder';
-import type { CodeCell, Reply, ReplyFile, ReplyImage } from '../../src/core/index.js';
+import { type CodeCell, readOutput, type Reply, type ReplyOutput } from '../../src/core/index.js';
 import { markdownBlocks, noticesMarkdown, splitMarkdown, stripSandboxLinks, toTeamsMarkdown, type MarkdownTable } from './markdown.js';
 import { ADAPTIVE_CARD } from './types.js';
 
@@ -17,6 +17,39 @@ import { ADAPTIVE_CARD } from './types.js';
 
 export type OutboundPart = 'text' | 'image' | 'files' | 'code';
 
+/** An output read into memory: inline charts are base64 in the card, and hosted files are kept whole. */
+export interface LoadedOutput {
+  name: string;
+  title: string;
+  mimeType: string;
+  data: Buffer;
+}
+
+/** A reply whose outputs have been read (those that could not be read are named in its notices). */
+export interface LoadedReply extends Omit<Reply, 'images' | 'files'> {
+  images: LoadedOutput[];
+  files: LoadedOutput[];
+}
+
+/** Reads every output of `reply`; one that fails becomes a notice, and the rest still go out. */
+export async function loadReply(reply: Reply, limitBytes: number): Promise<LoadedReply> {
+  const notices = [...reply.notices];
+  const load = async (outputs: ReplyOutput[]) => {
+    const loaded: LoadedOutput[] = [];
+    for (const output of outputs) {
+      try {
+        loaded.push({ name: output.name, title: output.title, mimeType: output.mimeType, data: await readOutput(output, limitBytes) });
+      } catch (err) {
+        notices.push((err as { userMessage?: string }).userMessage ?? `**${output.name}** could not be attached.`);
+      }
+    }
+    return loaded;
+  };
+  const images = await load(reply.images);
+  const files = await load(reply.files);
+  return { ...reply, images, files, notices };
+}
+
 export interface OutboundMessage {
   part: OutboundPart;
   activity: Partial<Activity>;
@@ -33,7 +66,7 @@ export interface RenderOptions {
   /** Render the answer as markdown text even when it has tables (a streamed answer ends in text). */
   textOnly?: boolean;
   /** One message per file (a file consent card in personal chat) instead of one message of links. */
-  offer?(file: ReplyFile): Promise<OutboundMessage>;
+  offer?(file: LoadedOutput): Promise<OutboundMessage>;
 }
 
 const CARD_SCHEMA = 'http://adaptivecards.io/schemas/adaptive-card.json';
@@ -55,7 +88,7 @@ export function textActivity(markdown: string): Partial<Activity> {
 }
 
 /** The text of the answer as Teams markdown pieces: notices first, then the answer, split to fit. */
-export function answerTextPieces(reply: Reply, maxMessageBytes: number): string[] {
+export function answerTextPieces(reply: LoadedReply, maxMessageBytes: number): string[] {
   const parts: string[] = [];
   if (reply.notices.length > 0) parts.push(noticesMarkdown(reply.notices));
   const body = toTeamsMarkdown(reply.text).trim();
@@ -65,7 +98,7 @@ export function answerTextPieces(reply: Reply, maxMessageBytes: number): string[
   return splitMarkdown(parts.join('\n\n'), Math.floor((maxMessageBytes - ENVELOPE_BYTES) / 2));
 }
 
-export async function renderReply(reply: Reply, options: RenderOptions): Promise<OutboundMessage[]> {
+export async function renderReply(reply: LoadedReply, options: RenderOptions): Promise<OutboundMessage[]> {
   const out: OutboundMessage[] = [];
   const tableCard = options.textOnly ? undefined : answerCard(reply, options.maxMessageBytes);
   if (tableCard !== undefined) out.push({ part: 'text', activity: tableCard });
@@ -78,7 +111,7 @@ export async function renderReply(reply: Reply, options: RenderOptions): Promise
 }
 
 /** When the answer has tables: one Adaptive Card with TextBlocks and Tables, if it fits; else undefined. */
-function answerCard(reply: Reply, maxMessageBytes: number): Partial<Activity> | undefined {
+function answerCard(reply: LoadedReply, maxMessageBytes: number): Partial<Activity> | undefined {
   const blocks = markdownBlocks(stripSandboxLinks(reply.text));
   if (!blocks.some((b) => b.type === 'table')) return undefined;
   const body: unknown[] = reply.notices.map((n) => ({ type: 'TextBlock', text: `⚠️ ${n}`, wrap: true, color: 'Warning', isSubtle: true }));
@@ -183,7 +216,7 @@ function preserveSpaces(line: string): string {
     .replace(/ {2,}/g, (run) => `${NBSP.repeat(run.length - 1)} `);
 }
 
-function imageCard(image: ReplyImage, url: string): Partial<Activity> {
+function imageCard(image: LoadedOutput, url: string): Partial<Activity> {
   const body = [
     { type: 'TextBlock', text: image.title, weight: 'Bolder', wrap: true },
     { type: 'Image', url, altText: image.title, msTeams: { allowExpand: true } },
@@ -191,15 +224,15 @@ function imageCard(image: ReplyImage, url: string): Partial<Activity> {
   return cardActivity(card(body), `Chart: ${image.title}`);
 }
 
-async function imageMessage(image: ReplyImage, options: RenderOptions): Promise<OutboundMessage> {
-  const byUrl = async () => imageCard(image, await options.host({ name: image.name, mimeType: 'image/png', data: image.png }));
-  const inline = imageCard(image, `data:image/png;base64,${image.png.toString('base64')}`);
+async function imageMessage(image: LoadedOutput, options: RenderOptions): Promise<OutboundMessage> {
+  const byUrl = async () => imageCard(image, await options.host({ name: image.name, mimeType: 'image/png', data: image.data }));
+  const inline = imageCard(image, `data:image/png;base64,${image.data.toString('base64')}`);
   if (sizeOf(inline) + ENVELOPE_BYTES <= options.maxMessageBytes) return { part: 'image', activity: inline, fallback: byUrl };
   return { part: 'image', activity: await byUrl() };
 }
 
 /** The signed download links of `files`, as one markdown message. */
-export async function filesMessage(files: ReplyFile[], options: Pick<RenderOptions, 'host'>): Promise<OutboundMessage> {
+export async function filesMessage(files: LoadedOutput[], options: Pick<RenderOptions, 'host'>): Promise<OutboundMessage> {
   const lines: string[] = [];
   for (const file of files) lines.push(fileLinkLine(file.name, await options.host({ name: file.name, mimeType: file.mimeType, data: file.data }), file.data.length));
   const text = `📎 **${files.length === 1 ? 'Your file' : 'Your files'}** (links stay valid for a limited time):\n\n${lines.join('\n')}`;

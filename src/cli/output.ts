@@ -1,4 +1,6 @@
+import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { Progress, Reply } from '../core/index.js';
 
@@ -23,9 +25,9 @@ export async function printReply(reply: Reply, outDir: string, term: Terminal): 
   for (const notice of reply.notices) term.out.write(`\n⚠ ${notice}\n`);
   const written: string[] = [];
   if (reply.images.length + reply.files.length + reply.code.length > 0) await mkdir(outDir, { recursive: true });
-  for (const item of [...reply.images.map((i) => ({ name: i.name, data: i.png })), ...reply.files]) {
+  for (const item of [...reply.images, ...reply.files]) {
     const path = join(outDir, item.name.replace(/[/\\]/g, '_'));
-    await writeFile(path, item.data);
+    await pipeline(await item.open(), createWriteStream(path));
     written.push(path);
   }
   if (reply.code.length > 0) {

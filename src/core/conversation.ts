@@ -1,11 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Engine, EngineFile, EngineSession } from '../engines/engine.js';
+import type { Engine, EngineFile, EngineOutput, EngineSession } from './engine.js';
 import { CrunchError, errorCode, toUserMessage } from './errors.js';
 import { type FileLimits, formatDuration, helpText, openChecked, screenAttachments } from './files.js';
 import { KeyedSerialQueue } from './ordering.js';
 import { dropRepeatedStatus, type ProgressSink } from './progress.js';
-import { type Reply, textReply } from './reply.js';
+import { type Reply, type ReplyOutput, textReply } from './reply.js';
 import { keys, type Store } from './store.js';
 import { conversationId, type Turn } from './turn.js';
 
@@ -161,12 +161,12 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           checkpoint: (s) => saveSession(s),
         });
         await saveSession({ ...result.session, lastUsedAt: now().toISOString() });
-        log.info({ ms: Date.now() - started, images: result.images.length, files: result.files.length }, 'turn answered');
+        log.info({ ms: Date.now() - started, outputs: result.outputs.length }, 'turn answered');
         return {
           kind: 'answer',
           text: result.text,
-          images: result.images,
-          files: result.files,
+          images: result.outputs.filter((o) => o.mimeType === 'image/png').map((o) => outputOf(deps.engine, o)),
+          files: result.outputs.filter((o) => o.mimeType !== 'image/png').map((o) => outputOf(deps.engine, o)),
           code: result.code,
           notices: [...notices, ...result.notices],
         };
@@ -190,4 +190,9 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   }
 
   return { handle, idle: () => queue.idle() };
+}
+
+function outputOf(engine: Engine, output: EngineOutput): ReplyOutput {
+  const { ref, ...described } = output;
+  return { ...described, open: (signal) => engine.openOutput(ref, signal) };
 }

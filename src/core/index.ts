@@ -1,8 +1,9 @@
 // The core's only public door: adapters, engines, the server and the CLI import from here.
 export type { Attachment, ConversationKey, Turn } from './turn.js';
 export { conversationId } from './turn.js';
-export type { CodeCell, Reply, ReplyFile, ReplyImage, ReplyKind } from './reply.js';
-export { textReply } from './reply.js';
+export type { CodeCell, Reply, ReplyKind, ReplyOutput } from './reply.js';
+export { bufferOutput, readOutput, textReply } from './reply.js';
+export type { Engine, EngineFile, EngineOutput, EngineRunInput, EngineRunResult, EngineSession, Json, SessionFile } from './engine.js';
 export type { Progress, ProgressSink } from './progress.js';
 export { ignoreProgress } from './progress.js';
 export { InFlight } from './in-flight.js';

@@ -1,15 +1,17 @@
-export interface ReplyImage {
+import { Readable } from 'node:stream';
+import { CrunchError } from './errors.js';
+
+/** A chart or file to post with the answer. Nothing is downloaded until `open()` is called. */
+export interface ReplyOutput {
   /** A short human title, used as the upload title or alt text. */
   title: string;
-  /** A file name ending in .png. */
-  name: string;
-  png: Buffer;
-}
-
-export interface ReplyFile {
+  /** A file name; charts end in .png. */
   name: string;
   mimeType: string;
-  data: Buffer;
+  /** When known in advance (the engine listed it); the stream is checked against the engine's limit regardless. */
+  sizeBytes?: number;
+  /** Opens the content afresh; fails with a `CrunchError` when the output is no longer available. */
+  open(signal?: AbortSignal): Promise<Readable>;
 }
 
 export interface CodeCell {
@@ -24,8 +26,10 @@ export type ReplyKind = 'answer' | 'help' | 'reset' | 'error';
 export interface Reply {
   kind: ReplyKind;
   text: string;
-  images: ReplyImage[];
-  files: ReplyFile[];
+  /** PNG charts, shown as pictures. */
+  images: ReplyOutput[];
+  /** Every other output, offered as a download. */
+  files: ReplyOutput[];
   code: CodeCell[];
   /** One line per file that was skipped, and why, in markdown. Already part of nothing else. */
   notices: string[];
@@ -35,4 +39,33 @@ export interface Reply {
 
 export function textReply(kind: ReplyKind, text: string, notices: string[] = []): Reply {
   return { kind, text, images: [], files: [], code: [], notices };
+}
+
+/**
+ * Reads a whole output into memory, for the places a platform needs the bytes at once (an inline chart).
+ * Fails with a `CrunchError` past `limitBytes`, without reading further.
+ */
+export async function readOutput(output: ReplyOutput, limitBytes: number, signal?: AbortSignal): Promise<Buffer> {
+  if (output.sizeBytes !== undefined && output.sizeBytes > limitBytes) throw tooLarge(output.name);
+  const stream = await output.open(signal);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) {
+      stream.destroy();
+      throw tooLarge(output.name);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function tooLarge(name: string): CrunchError {
+  return new CrunchError('output_unavailable', `**${name}** is too large to attach here.`);
+}
+
+/** An output held in memory (help texts, tests, the CLI's own files). */
+export function bufferOutput(name: string, data: Buffer, mimeType: string, title = name): ReplyOutput {
+  return { name, title, mimeType, sizeBytes: data.length, open: async () => Readable.from([data]) };
 }

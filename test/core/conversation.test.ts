@@ -10,7 +10,7 @@ import {
   type Store,
   type Turn,
 } from '../../src/core/index.js';
-import type { Engine, EngineRunInput, EngineRunResult } from '../../src/engines/engine.js';
+import { createFakeEngine } from '../fakes/engine.js';
 import { memoryLogger } from '../support/logger.js';
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea73581e40000000049454e44ae426082', 'hex');
@@ -27,52 +27,33 @@ function turn(thread: string, text: string, attachments: Attachment[] = []): Tur
   return { conversation: conv(thread), messageKey: `m${seq}`, user: { id: 'U1' }, text, attachments };
 }
 
-/** An engine that reads every file it is given and answers with what it saw; `hold` makes runs wait. */
-class RecordingEngine implements Engine {
-  readonly name = 'recording';
-  readonly runs: { text: string; files: { name: string; mimeType: string; bytes: number }[]; hadSession: boolean }[] = [];
-  readonly events: string[] = [];
-  holds = new Map<string, Promise<void>>();
-  failWith: unknown;
-
-  async run(input: EngineRunInput): Promise<EngineRunResult> {
-    this.events.push(`start:${input.text}`);
-    await this.holds.get(input.text);
-    if (input.text === 'wait for the deadline') {
-      await new Promise((_resolve, reject) => input.signal.addEventListener('abort', () => reject(input.signal.reason)));
-    }
-    if (this.failWith) throw this.failWith;
-    const files: { name: string; mimeType: string; bytes: number }[] = [];
-    const skipped: string[] = [];
-    for (const file of input.files) {
-      try {
-        let bytes = 0;
-        for await (const chunk of await file.open()) bytes += (chunk as Buffer).length;
-        files.push({ name: file.name, mimeType: file.mimeType, bytes });
-      } catch (err) {
-        if (err instanceof CrunchError) skipped.push(err.userMessage);
-        else throw err;
-      }
-    }
-    input.progress({ type: 'status', text: 'running code…' });
-    input.progress({ type: 'status', text: 'running code…' });
-    input.progress({ type: 'text', delta: 'answer' });
-    this.runs.push({ text: input.text, files, hadSession: input.session !== undefined });
-    this.events.push(`end:${input.text}`);
-    const now = new Date().toISOString();
-    return {
-      session: input.session ?? { engine: 'recording', files: [], createdAt: now, lastUsedAt: now },
-      text: `answer to ${input.text}`,
-      images: [],
-      files: [],
-      code: [],
-      notices: skipped,
-    };
-  }
+/** The fake engine, answering "answer to <text>"; `holds` make runs wait, `failWith` makes them fail. */
+function recordingEngine() {
+  const holds = new Map<string, Promise<void>>();
+  const control = { failWith: undefined as unknown };
+  const engine = createFakeEngine((input) => ({
+    statuses: ['running code…', 'running code…'],
+    deltas: ['answer'],
+    text: `answer to ${input.text}`,
+    gate: holds.get(input.text),
+    hang: input.text === 'wait for the deadline',
+    fail: control.failWith,
+  }));
+  const extra = {
+    holds,
+    set failWith(value: unknown) {
+      control.failWith = value;
+    },
+    /** Runs that got as far as answering, with whether they had a session. */
+    get runs() {
+      return engine.calls.map((c) => ({ text: c.text, files: c.files, hadSession: c.session !== undefined }));
+    },
+  };
+  return Object.defineProperties(engine, Object.getOwnPropertyDescriptors(extra)) as typeof engine & typeof extra;
 }
 
 async function setup(limits: Partial<{ maxFileBytes: number; maxFilesPerTurn: number; turnTimeoutMs: number }> = {}) {
-  const engine = new RecordingEngine();
+  const engine = recordingEngine();
   const store = await createStore('memory://');
   const { logger, lines } = memoryLogger();
   const core = createConversationService({
@@ -179,7 +160,7 @@ describe('ConversationService', () => {
       ]),
       () => {},
     );
-    expect(engine.runs[0]?.files).toEqual([{ name: 'chart.png', mimeType: 'image/png', bytes: PNG.length }]);
+    expect(engine.runs[0]?.files).toEqual([{ name: 'chart.png', mimeType: 'image/png', bytes: PNG }]);
     expect(reply?.notices).toEqual([
       '**sales.xlsx** skipped: it does not look like a valid Excel workbook (the file may be damaged or renamed).',
       '**data.csv** skipped: its content is a .png file, not CSV text as the .csv name says.',
@@ -351,18 +332,14 @@ describe('ConversationService on several replicas sharing one store', () => {
   async function replicasOn(store: Store) {
     let active = 0;
     let most = 0;
-    const engine = (): Engine => ({
-      name: 'overlap-detector',
-      async run(input) {
+    const engine = () =>
+      createFakeEngine(async (input) => {
         active += 1;
         most = Math.max(most, active);
         await new Promise((r) => setTimeout(r, 40));
         active -= 1;
-        const now = new Date().toISOString();
-        const session = input.session ?? { engine: 'overlap-detector', files: [], createdAt: now, lastUsedAt: now };
-        return { session, text: input.text, images: [], files: [], code: [], notices: [] };
-      },
-    });
+        return { text: input.text };
+      });
     const { logger } = memoryLogger();
     const limits = { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 5000 };
     const a = createConversationService({ store, engine: engine(), logger, limits });

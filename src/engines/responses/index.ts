@@ -1,11 +1,9 @@
 import OpenAI from 'openai';
 import type { Response, ResponseCreateParamsStreaming } from 'openai/resources/responses/responses';
 import type { Logger } from 'pino';
-import type { OpenAIConfig } from '../../config/index.js';
-import { CrunchError } from '../../core/index.js';
-import type { Engine, EngineRunInput, EngineRunResult, EngineSession, SessionFile } from '../engine.js';
+import { CrunchError, type Engine, type EngineRunInput, type EngineRunResult, type EngineSession, type Json, type SessionFile } from '../../core/index.js';
 import { describeRejection, isTransient, mayBeSessionLoss, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
-import { collectAnswer, containerFileIds, StreamedTextCleaner } from './output.js';
+import { collectAnswer, type ContainerFileRef, openContainerFile, StreamedTextCleaner } from './output.js';
 import { ensureContainer, ensureConversation, repairSession, type SessionContext } from './session.js';
 import { uploadFile } from './uploads.js';
 
@@ -16,8 +14,22 @@ import { uploadFile } from './uploads.js';
  * new one is made with the same files, silently.
  */
 
+/** Which API the engine talks to: OpenAI (or any compatible endpoint) or an Azure OpenAI resource's v1 endpoint. */
+export interface ResponsesApi {
+  provider: 'openai' | 'azure';
+  apiKey: string;
+  /** undefined: api.openai.com. For Azure, `<endpoint>/openai/v1`. */
+  baseURL: string | undefined;
+  /** Azure only: sent as the api-version query parameter. */
+  apiVersion: string | undefined;
+  /** The model, or the Azure deployment name. */
+  model: string;
+  /** The system prompt. */
+  instructions: string;
+}
+
 export interface ResponsesEngineOptions {
-  openai: OpenAIConfig;
+  api: ResponsesApi;
   retry: RetryPolicy;
   /** Generated files larger than this are not downloaded. */
   maxFileBytes: number;
@@ -40,7 +52,7 @@ class StreamFailure extends Error {
 
 const TRANSIENT_STREAM_CODES = new Set(['server_error', 'rate_limit_exceeded', 'vector_store_timeout']);
 
-export function createOpenAIClient(config: OpenAIConfig, timeoutMs?: number): OpenAI {
+export function createOpenAIClient(config: ResponsesApi, timeoutMs?: number): OpenAI {
   return new OpenAI({
     apiKey: config.apiKey,
     baseURL: config.baseURL ?? null,
@@ -56,7 +68,7 @@ export function createOpenAIClient(config: OpenAIConfig, timeoutMs?: number): Op
 }
 
 export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
-  const client = createOpenAIClient(options.openai, options.requestTimeoutMs);
+  const client = createOpenAIClient(options.api, options.requestTimeoutMs);
   const { retry, logger } = options;
 
   async function run(input: EngineRunInput): Promise<EngineRunResult> {
@@ -67,22 +79,66 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
     const now = new Date().toISOString();
     let session: EngineSession = input.session ?? { engine: ENGINE_NAME, files: [], createdAt: now, lastUsedAt: now };
 
-    if (session.conversationId === undefined) {
-      session = await ensureConversation(ctx, session);
+    // A first turn creates its conversation while its files upload: independent requests, run side by side.
+    // Both are awaited before a failure counts, so that every finished upload is kept in the session.
+    const uploaded = { added: [] as SessionFile[], mentioned: [] as string[] };
+    const [context, uploads] = await Promise.allSettled([ensureConversation(ctx, session), uploadNew(session, input, uploaded, notices)]);
+    const withContext = context.status === 'fulfilled' ? context.value : session;
+    if (withContext !== session || uploaded.added.length > 0) {
+      session = { ...withContext, files: [...withContext.files, ...uploaded.added] };
       await input.checkpoint(session);
     }
+    if (context.status === 'rejected') throw toCrunchError(context.reason);
+    if (uploads.status === 'rejected') throw toCrunchError(uploads.reason);
 
-    const added: SessionFile[] = [];
-    const mentioned: string[] = [];
+    const ensured = await ensureContainer(ctx, session, uploaded.added);
+    session = ensured.session;
+    if (ensured.changed) await input.checkpoint(session);
+
+    const mentioned = uploaded.mentioned;
+    const userText =
+      mentioned.length > 0 ? `${input.text}\n\n(Files attached to this message, in /mnt/data: ${mentioned.join(', ')})` : input.text;
+
+    let response: Response;
+    try {
+      response = await respond(session, userText, input);
+    } catch (err) {
+      const repaired = mayBeSessionLoss(err) ? await repairSession(ctx, session) : undefined;
+      if (repaired === undefined) throw toCrunchError(err);
+      session = repaired;
+      await input.checkpoint(session);
+      response = await respond(session, userText, input);
+    }
+
+    progress({ type: 'status', text: 'collecting results…' });
+    const answer = await collectAnswer(output, response, session.containerId!, knownFiles(session));
+    if (response.status === 'incomplete') {
+      answer.text += `\n\n_(The answer was cut short: ${response.incomplete_details?.reason ?? 'incomplete'}.)_`;
+    }
+    session = { ...session, data: { ...session.data, containerFiles: { [session.containerId!]: answer.containerFiles } } };
+    return { session, text: answer.text, outputs: answer.outputs, code: answer.code, notices: [...notices, ...answer.notices] };
+  }
+
+  /**
+   * Uploads the turn's files the session does not hold yet into `into`, as each finishes (a failure keeps the
+   * ones done before it); a file that cannot be used becomes a notice.
+   */
+  async function uploadNew(
+    session: EngineSession,
+    input: EngineRunInput,
+    into: { added: SessionFile[]; mentioned: string[] },
+    notices: string[],
+  ): Promise<void> {
+    const { added, mentioned } = into;
     for (const file of input.files) {
       const known = session.files.find((f) => f.sourceId === file.sourceId);
       if (known) {
         mentioned.push(known.name);
         continue;
       }
-      progress({ type: 'status', text: `reading ${file.name}…` });
+      input.progress({ type: 'status', text: `reading ${file.name}…` });
       try {
-        const fileId = await uploadFile({ client, retry, signal }, file);
+        const fileId = await uploadFile({ client, retry, signal: input.signal }, file);
         added.push({ sourceId: file.sourceId, fileId, name: file.name });
         mentioned.push(file.name);
       } catch (err) {
@@ -95,47 +151,15 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
         else throw toCrunchError(err);
       }
     }
-    if (added.length > 0) {
-      session = { ...session, files: [...session.files, ...added] };
-      await input.checkpoint(session);
-    }
-
-    const ensured = await ensureContainer(ctx, session, added);
-    session = ensured.session;
-    if (ensured.changed) await input.checkpoint(session);
-
-    const userText =
-      mentioned.length > 0 ? `${input.text}\n\n(Files attached to this message, in /mnt/data: ${mentioned.join(', ')})` : input.text;
-
-    let response: Response;
-    let before: Set<string>;
-    try {
-      before = await ctx.call(() => containerFileIds(output, session.containerId!));
-      response = await respond(session, userText, input);
-    } catch (err) {
-      const repaired = mayBeSessionLoss(err) ? await repairSession(ctx, session) : undefined;
-      if (repaired === undefined) throw toCrunchError(err);
-      session = repaired;
-      await input.checkpoint(session);
-      before = await ctx.call(() => containerFileIds(output, session.containerId!));
-      response = await respond(session, userText, input);
-    }
-
-    progress({ type: 'status', text: 'collecting results…' });
-    const answer = await collectAnswer(output, response, session.containerId!, before);
-    if (response.status === 'incomplete') {
-      answer.text += `\n\n_(The answer was cut short: ${response.incomplete_details?.reason ?? 'incomplete'}.)_`;
-    }
-    return { session, ...answer, notices: [...notices, ...answer.notices] };
   }
 
   /** One streamed response. Retried as a whole while nothing has been streamed to the user yet. */
   async function respond(session: EngineSession, text: string, input: EngineRunInput): Promise<Response> {
     const { signal, progress } = input;
     const body: ResponseCreateParamsStreaming = {
-      model: options.openai.model,
-      instructions: options.openai.instructions,
-      conversation: session.conversationId!,
+      model: options.api.model,
+      instructions: options.api.instructions,
+      conversation: session.contextId!,
       input: [{ role: 'user', content: [{ type: 'input_text', text }] }],
       tools: [{ type: 'code_interpreter', container: session.containerId! }],
       include: ['code_interpreter_call.outputs'],
@@ -198,12 +222,27 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
   async function forget(session: EngineSession): Promise<void> {
     const tasks: Promise<unknown>[] = [];
     if (session.containerId) tasks.push(client.containers.delete(session.containerId));
-    if (session.conversationId) tasks.push(client.conversations.delete(session.conversationId));
+    if (session.contextId) tasks.push(client.conversations.delete(session.contextId));
     for (const file of session.files) tasks.push(client.files.delete(file.fileId));
     const results = await Promise.allSettled(tasks);
     const failed = results.filter((r) => r.status === 'rejected').length;
     if (failed > 0) logger.warn({ failed }, 'some engine resources could not be deleted on reset');
   }
 
-  return { name: ENGINE_NAME, run, forget };
+  async function openOutput(ref: Json, signal?: AbortSignal) {
+    const file = ref as unknown as ContainerFileRef;
+    return openContainerFile({ client, retry, signal: signal ?? new AbortController().signal, maxFileBytes: options.maxFileBytes }, file);
+  }
+
+  return { name: ENGINE_NAME, run, openOutput, forget };
+}
+
+/**
+ * The container files that were there before this turn: the session's own record for its current container
+ * (kept after each turn), or none for a new container (the files people shared come in as `user` files and
+ * are never taken for outputs).
+ */
+function knownFiles(session: EngineSession): Set<string> {
+  const byContainer = session.data?.['containerFiles'] as Record<string, string[]> | undefined;
+  return new Set(byContainer?.[session.containerId ?? ''] ?? []);
 }

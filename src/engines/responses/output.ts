@@ -1,12 +1,16 @@
-import type OpenAI from 'openai';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import OpenAI from 'openai';
 import type { Response, ResponseOutputText } from 'openai/resources/responses/responses';
-import type { CodeCell, ReplyFile, ReplyImage } from '../../core/index.js';
+import { type CodeCell, CrunchError, type EngineOutput, type Json } from '../../core/index.js';
 import { type RetryPolicy, withRetries } from './errors.js';
 
 /**
  * A finished response → the answer's parts. Charts and files the code wrote come back as
  * `container_file_citation` annotations; files the code saved without citing them are found by listing
- * the container. Each is downloaded once from the container.
+ * the container once, after the response (the session remembers which files were there before, so no
+ * listing is needed ahead of it). Outputs are not downloaded here: each is a reference to its container
+ * file, streamed from the container when the platform takes it (`openContainerFile`).
  */
 
 export interface OutputContext {
@@ -19,17 +23,20 @@ export interface OutputContext {
 
 export interface AnswerParts {
   text: string;
-  images: ReplyImage[];
-  files: ReplyFile[];
+  outputs: EngineOutput[];
   code: CodeCell[];
   /** Lines about outputs that could not be delivered. */
   notices: string[];
+  /** Every file in the container after this turn, for the next turn to tell its new files apart. */
+  containerFiles: string[];
 }
 
-interface ContainerFileRef {
+/** How an output is found again: its container and container file id. */
+export interface ContainerFileRef {
   containerId: string;
   fileId: string;
   name: string;
+  bytes?: number;
 }
 
 const MIME_BY_EXT: Record<string, string> = {
@@ -144,82 +151,98 @@ function citedFiles(response: Response): { text: string; refs: ContainerFileRef[
   return { text: texts.join('\n\n'), refs };
 }
 
-/** The ids of the files in a container now, to tell afterwards which ones a turn's code wrote. */
-export async function containerFileIds(ctx: OutputContext, containerId: string): Promise<Set<string>> {
-  const ids = new Set<string>();
-  for await (const file of ctx.client.containers.files.list(containerId, { limit: 100 }, { signal: ctx.signal })) ids.add(file.id);
-  return ids;
-}
-
-/** Files the code saved in the container during this turn, cited or not. */
-async function writtenFiles(ctx: OutputContext, containerId: string, before: Set<string>): Promise<ContainerFileRef[]> {
-  const refs: ContainerFileRef[] = [];
-  const list = await withRetries(ctx.retry, ctx.signal, async () => {
-    const all = [];
-    for await (const file of ctx.client.containers.files.list(containerId, { order: 'asc', limit: 100 }, { signal: ctx.signal })) {
-      all.push(file);
-    }
-    return all;
-  });
-  for (const file of list) {
-    if (file.source !== 'assistant' || before.has(file.id)) continue;
-    refs.push({ containerId, fileId: file.id, name: file.path.replace(/^.*\//, '') });
-  }
-  return refs;
-}
-
 /** At most this many charts and files are posted per answer: cited ones first, then the rest the code wrote. */
 export const MAX_OUTPUT_FILES = 10;
 
-/** Downloads a container file, stopping (and cancelling the download) once it passes `limit` bytes. */
-async function download(ctx: OutputContext, ref: ContainerFileRef, limit: number): Promise<Buffer | 'too-large'> {
-  const response = await withRetries(ctx.retry, ctx.signal, () =>
-    ctx.client.containers.files.content.retrieve(ref.fileId, { container_id: ref.containerId }, { signal: ctx.signal }),
-  );
-  const declared = Number(response.headers.get('content-length'));
-  if ((Number.isFinite(declared) && declared > limit) || !response.body) {
-    await response.body?.cancel();
-    return response.body ? 'too-large' : Buffer.alloc(0);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += chunk.length;
-    if (size > limit) {
-      await response.body.cancel().catch(() => undefined);
-      return 'too-large';
+interface ListedFile extends ContainerFileRef {
+  source: string;
+}
+
+/** Every file in the container now (one paginated listing, retried as a whole). */
+async function listContainer(ctx: OutputContext, containerId: string): Promise<ListedFile[]> {
+  return withRetries(ctx.retry, ctx.signal, async () => {
+    const all: ListedFile[] = [];
+    for await (const file of ctx.client.containers.files.list(containerId, { order: 'asc', limit: 100 }, { signal: ctx.signal })) {
+      all.push({ containerId, fileId: file.id, name: file.path.replace(/^.*\//, ''), bytes: file.bytes ?? undefined, source: file.source });
     }
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks, size);
+    return all;
+  });
 }
 
 export async function collectAnswer(
   ctx: OutputContext,
   response: Response,
   containerId: string,
-  before: Set<string>,
+  before: ReadonlySet<string>,
 ): Promise<AnswerParts> {
   const { text, refs } = citedFiles(response);
-  const listed = await writtenFiles(ctx, containerId, before);
-  const unique = [...new Map([...refs, ...listed].map((ref) => [ref.fileId, ref])).values()];
-  const images: ReplyImage[] = [];
-  const files: ReplyFile[] = [];
+  const listed = await listContainer(ctx, containerId);
+  const byId = new Map(listed.map((file) => [file.fileId, file]));
+  // Cited files first (with the listing's size when it has them), then what the code wrote without citing it.
+  const written = listed.filter((file) => file.source === 'assistant' && !before.has(file.fileId));
+  const unique = [...new Map([...refs.map((ref) => byId.get(ref.fileId) ?? ref), ...written].map((ref) => [ref.fileId, ref])).values()];
   const notices: string[] = [];
-  for (const ref of unique.slice(0, MAX_OUTPUT_FILES)) {
-    const data = await download(ctx, ref, ctx.maxFileBytes);
-    if (data === 'too-large') {
-      notices.push(`**${ref.name}** was created but is too large to attach here.`);
-      continue;
-    }
-    const mimeType = mimeFor(ref.name);
-    if (mimeType === 'image/png') images.push({ title: titleFor(ref.name), name: ref.name, png: data });
-    else files.push({ name: ref.name, mimeType, data });
+  const kept: ContainerFileRef[] = [];
+  for (const ref of unique) {
+    if (ref.bytes !== undefined && ref.bytes > ctx.maxFileBytes) notices.push(`**${ref.name}** was created but is too large to attach here.`);
+    else kept.push(ref);
   }
-  const rest = unique.slice(MAX_OUTPUT_FILES).map((ref) => ref.name);
+  const outputs = kept.slice(0, MAX_OUTPUT_FILES).map(toOutput);
+  const pngFirst = [...outputs.filter((o) => o.mimeType === 'image/png'), ...outputs.filter((o) => o.mimeType !== 'image/png')];
+  const rest = kept.slice(MAX_OUTPUT_FILES).map((ref) => ref.name);
   if (rest.length > 0) {
     const shown = rest.slice(0, 10).join(', ') + (rest.length > 10 ? ', …' : '');
     notices.push(`The code also created ${rest.length} more file${rest.length === 1 ? '' : 's'} (${shown}); ask for the ones you want, or for a zip of them.`);
   }
-  return { text: cleanText(text), images, files, code: collectCode(response), notices };
+  return { text: cleanText(text), outputs: pngFirst, code: collectCode(response), notices, containerFiles: listed.map((f) => f.fileId) };
+}
+
+function toOutput(ref: ContainerFileRef): EngineOutput {
+  const stored: Json = { containerId: ref.containerId, fileId: ref.fileId, name: ref.name };
+  return {
+    name: ref.name,
+    title: titleFor(ref.name),
+    mimeType: mimeFor(ref.name),
+    ...(ref.bytes !== undefined ? { sizeBytes: ref.bytes } : {}),
+    ref: stored,
+  };
+}
+
+/**
+ * Streams a container file. Fails with `output_unavailable` when the container or file is gone (containers
+ * expire after 20 idle minutes), and the stream fails once it passes `limit` bytes.
+ */
+export async function openContainerFile(ctx: OutputContext, ref: ContainerFileRef): Promise<Readable> {
+  let response: globalThis.Response;
+  try {
+    response = await withRetries(ctx.retry, ctx.signal, () =>
+      ctx.client.containers.files.content.retrieve(ref.fileId, { container_id: ref.containerId }, { signal: ctx.signal }),
+    );
+  } catch (err) {
+    const cause = err instanceof CrunchError ? err.cause : err;
+    if (cause instanceof OpenAI.NotFoundError || cause instanceof OpenAI.BadRequestError) {
+      throw new CrunchError('output_unavailable', `**${ref.name}** is no longer available (its sandbox expired); ask again to recreate it.`, { cause: err });
+    }
+    throw err;
+  }
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > ctx.maxFileBytes) {
+    await response.body?.cancel();
+    throw new CrunchError('output_unavailable', `**${ref.name}** is too large to attach here.`);
+  }
+  if (!response.body) return Readable.from([]);
+  let size = 0;
+  const limit = ctx.maxFileBytes;
+  const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
+  // Destroying the returned stream ends the generator, which destroys the body and closes the connection.
+  return Readable.from(
+    (async function* () {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > limit) throw new CrunchError('output_unavailable', `**${ref.name}** is too large to attach here.`);
+        yield chunk;
+      }
+    })(),
+    { objectMode: false },
+  );
 }

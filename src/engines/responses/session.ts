@@ -1,7 +1,6 @@
 import OpenAI from 'openai';
 import type { Logger } from 'pino';
-import { CrunchError, type ProgressSink } from '../../core/index.js';
-import type { EngineSession, SessionFile } from '../engine.js';
+import { CrunchError, type EngineSession, type ProgressSink, type SessionFile } from '../../core/index.js';
 
 /**
  * The provider-side state of one conversation: its Conversations API conversation and its container.
@@ -29,9 +28,9 @@ function isNotFound(err: unknown): boolean {
 }
 
 export async function ensureConversation(ctx: SessionContext, session: EngineSession): Promise<EngineSession> {
-  if (session.conversationId !== undefined) return session;
+  if (session.contextId !== undefined) return session;
   const conversation = await ctx.call(() => ctx.client.conversations.create({}, { signal: ctx.signal }));
-  return { ...session, conversationId: conversation.id };
+  return { ...session, contextId: conversation.id };
 }
 
 /** The session's container, alive and holding the session's files; `added` were uploaded this turn. */
@@ -58,10 +57,10 @@ export async function repairSession(ctx: SessionContext, session: EngineSession)
     ctx.logger.info({ container: session.containerId }, 'container expired mid-turn; starting a new one');
     return newContainer(ctx, session);
   }
-  if (session.conversationId !== undefined && !(await conversationExists(ctx, session.conversationId))) {
-    ctx.logger.warn({ conversation: session.conversationId }, 'conversation lost at the provider; starting a new one');
+  if (session.contextId !== undefined && !(await conversationExists(ctx, session.contextId))) {
+    ctx.logger.warn({ conversation: session.contextId }, 'conversation lost at the provider; starting a new one');
     ctx.notices.push('I could not find the earlier context of this conversation on the AI service, so I carried on without it. Your files are still here.');
-    return ensureConversation(ctx, { ...session, conversationId: undefined });
+    return ensureConversation(ctx, { ...session, contextId: undefined });
   }
   return undefined;
 }
@@ -102,7 +101,7 @@ async function newContainer(ctx: SessionContext, session: EngineSession): Promis
     ctx.call(() =>
       ctx.client.containers.create(
         {
-          name: `crunch-${session.conversationId ?? 'session'}`.slice(0, 64),
+          name: `crunch-${session.contextId ?? 'session'}`.slice(0, 64),
           file_ids: files.map((f) => f.fileId),
           expires_after: { anchor: 'last_active_at', minutes: CONTAINER_IDLE_MINUTES },
         },

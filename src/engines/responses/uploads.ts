@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import OpenAI, { toFile } from 'openai';
-import type { EngineFile } from '../engine.js';
+import type { EngineFile } from '../../core/index.js';
 import { type RetryPolicy, withRetries } from './errors.js';
 
 /**

@@ -57,13 +57,13 @@ describe('Slack file downloads through the adapter', () => {
     const file = { ...hostCsv({ id: 'F0ELSEWHR1' }) };
     file['url_private'] = `${elsewhere.url}/files-pri/T0CRUNCH01-F0ELSEWHR1/revenue.csv`;
     file['url_private_download'] = `${elsewhere.url}/files-pri/T0CRUNCH01-F0ELSEWHR1/download/revenue.csv`;
-    h.scripted.script.push({ text: 'There is no file to read.' });
+    h.engine.script.push({ text: 'There is no file to read.' });
     await h.deliver(mentionWith(file));
     await h.settle();
 
     expect(elsewhere.requests).toEqual([]);
     expect(h.fake.callsTo('download')).toEqual([]);
-    expect(h.scripted.runs[0]!.files).toEqual([]);
+    expect(h.engine.calls[0]!.files).toEqual([]);
     const [message] = h.fake.thread(CHANNEL, MENTION_TS);
     expect(messageText(message!)).toBe('There is no file to read.');
     expect(contextTexts(message!)).toEqual([
@@ -72,26 +72,26 @@ describe('Slack file downloads through the adapter', () => {
   });
 
   it('does not follow a redirect out of Slack: the hop is refused before it is requested', async () => {
-    h.scripted.script.push({ text: 'I could not read it.' });
+    h.engine.script.push({ text: 'I could not read it.' });
     await h.deliver(mentionWith(hostCsv({ id: 'F0REDIRECT', redirectTo: `${elsewhere.url}/stolen.csv` })));
     await h.settle();
 
     // Slack itself was asked, with the token; the host it redirected to never was.
     expect(h.fake.callsTo('download')).toHaveLength(1);
     expect(elsewhere.requests).toEqual([]);
-    expect(h.scripted.runs[0]!.files).toEqual([]);
+    expect(h.engine.calls[0]!.files).toEqual([]);
     expect(notices()).toContain(`*revenue.csv* skipped: its download link points outside Slack (${new URL(elsewhere.url).host})`);
   });
 
   // Short test timeouts: a download that is never given up on hangs the turn, and these tests with it.
   it('gives up on a download that stalls midway, and answers without the file', { timeout: 5000 }, async () => {
-    h.scripted.script.push({ text: 'Answered without the file.' });
+    h.engine.script.push({ text: 'Answered without the file.' });
     const started = Date.now();
     await h.deliver(mentionWith(hostCsv({ id: 'F0STALLED1', cut: { afterBytes: CSV.length / 2, then: 'stall' } })));
     await h.settle();
 
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(h.scripted.runs[0]!.files).toEqual([]);
+    expect(h.engine.calls[0]!.files).toEqual([]);
     expect(h.fake.thread(CHANNEL, MENTION_TS).map(messageText)).toEqual(['Answered without the file.']);
     expect(notices()).toBe('*revenue.csv* skipped: Slack stopped sending it midway (nothing for 1 second). Please send it again.');
     // And it hung up on Slack rather than leaving the connection open.
@@ -99,11 +99,11 @@ describe('Slack file downloads through the adapter', () => {
   });
 
   it('fails the file, not the turn, when the connection drops midway', async () => {
-    h.scripted.script.push({ text: 'Answered without the file.' });
+    h.engine.script.push({ text: 'Answered without the file.' });
     await h.deliver(mentionWith(hostCsv({ id: 'F0DROPPED1', cut: { afterBytes: CSV.length / 2, then: 'reset' } })));
     await h.settle();
 
-    expect(h.scripted.runs[0]!.files).toEqual([]);
+    expect(h.engine.calls[0]!.files).toEqual([]);
     expect(h.fake.thread(CHANNEL, MENTION_TS).map(messageText)).toEqual(['Answered without the file.']);
     expect(notices()).toBe('*revenue.csv* skipped: the connection to Slack dropped during the download. Please send it again.');
   });

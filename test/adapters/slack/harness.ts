@@ -5,7 +5,7 @@ import { type ConversationService, createConversationService, createStore, type 
 import { type BotServer, startServer } from '../../../src/server/index.js';
 import { type DeliverOptions, deliverEvent, type FakeSlack, startFakeSlack } from '../../fakes/slack.js';
 import { memoryLogger } from '../../support/logger.js';
-import { createScriptedEngine } from './scripted-engine.js';
+import { createFakeEngine, type FakeEngine } from '../../fakes/engine.js';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -25,7 +25,7 @@ export interface Harness {
   core: ConversationService;
   adapter: SlackAdapter;
   server: BotServer;
-  scripted: ReturnType<typeof createScriptedEngine>;
+  engine: FakeEngine;
   logs: () => Record<string, unknown>[];
   /** Delivers a payload to the bot's /slack/events, signed with the fake's secret. */
   deliver(payload: unknown, options?: Partial<DeliverOptions>): Promise<Response>;
@@ -51,14 +51,14 @@ export type HarnessConfig = Partial<SlackAdapterConfig> | ((fake: FakeSlack) => 
  */
 export async function startHarness(config: HarnessConfig = {}, backend?: Backend): Promise<Harness> {
   const fake = await startFakeSlack();
-  const scripted = createScriptedEngine();
+  const engine = createFakeEngine();
   const { logger, lines } = memoryLogger();
   const store = backend?.store ?? (await createStore('memory://'));
   const core =
     backend?.core ??
     createConversationService({
       store,
-      engine: scripted.engine,
+      engine,
       limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 },
       logger,
     });
@@ -83,7 +83,7 @@ export async function startHarness(config: HarnessConfig = {}, backend?: Backend
     core,
     adapter,
     server,
-    scripted,
+    engine,
     logs: () => [...lines(), ...(backend?.logs() ?? [])],
     deliver: (payload, options = {}) => deliverEvent(`${server.url}/slack/events`, payload, { signingSecret: fake.signingSecret, ...options }),
     async settle() {

@@ -4,12 +4,12 @@ import type { SlackConfig } from '../../../src/config/index.js';
 import { CrunchError } from '../../../src/core/index.js';
 import { startServer } from '../../../src/server/index.js';
 import { deliverEvent } from '../../fakes/slack.js';
-import { scriptedDeps } from './scripted-engine.js';
+import { fakeDeps } from '../../support/deps.js';
 
 // A loaded SlackConfig is a valid SlackAdapterConfig as it is.
 const fromConfig: (config: SlackConfig) => SlackAdapterConfig = (config) => config;
 
-const deps = scriptedDeps;
+const deps = fakeDeps;
 
 describe('connection mode', () => {
   it('uses Socket Mode when an app token is set, and serves no HTTP route (nothing connects before start)', async () => {

@@ -6,7 +6,7 @@ import { loadConfig } from '../../../src/config/index.js';
 import { createConversationService, ignoreProgress } from '../../../src/core/index.js';
 import { contextTexts, type FakeMessage, messageText, signSlackRequest } from '../../fakes/slack.js';
 import { fixture, type Harness, sampleFile, startHarness } from './harness.js';
-import { createScriptedEngine } from './scripted-engine.js';
+import { createFakeEngine } from '../../fakes/engine.js';
 
 const CHANNEL = 'C0DATA0001';
 const MENTION_TS = '1715000000.000100';
@@ -45,18 +45,18 @@ describe('Slack adapter over the HTTP Events API', () => {
     await h.settle();
     expect([forged.status, stale.status, unsigned.status]).toEqual([401, 401, 401]);
     expect(apiCallsBesidesAuth()).toEqual([]);
-    expect(h.scripted.runs).toEqual([]);
+    expect(h.engine.calls).toEqual([]);
     expect(h.logs().filter((l) => l['msg'] === 'Slack request rejected: bad or stale signature')).toHaveLength(3);
   });
 
   it('answers a mention with an xlsx in its thread: status, text, the chart and the code', async () => {
     hostSales();
     let release!: () => void;
-    h.scripted.script.push({
+    h.engine.script.push({
       statuses: ['reading sales.xlsx…', 'running code…'],
       gate: new Promise<void>((r) => (release = r)),
       text: '**Revenue peaked in March** at 1,200 & fell in April.\n\n| Month | Revenue |\n|---|---:|\n| Mar | 1,200 |\n| Apr | 900 |',
-      images: [{ title: 'Revenue by month', name: 'revenue.png', png: sampleFile('revenue.png') }],
+      outputs: [{ title: 'Revenue by month', name: 'revenue.png', data: sampleFile('revenue.png') }],
       code: [{ code: 'import pandas as pd\ndf = pd.read_excel("/mnt/data/sales.xlsx")', output: 'shape (12, 3)' }],
     });
     const res = await h.deliver(fixture('app_mention_with_file', h.fake));
@@ -65,9 +65,9 @@ describe('Slack adapter over the HTTP Events API', () => {
     release();
     await h.settle();
 
-    expect(h.scripted.runs).toHaveLength(1);
-    expect(h.scripted.runs[0]!.text).toBe('plot revenue by month and flag outliers');
-    expect(h.scripted.runs[0]!.files).toEqual([{ name: 'sales.xlsx', bytes: sampleFile('sales.xlsx').length }]);
+    expect(h.engine.calls).toHaveLength(1);
+    expect(h.engine.calls[0]!.text).toBe('plot revenue by month and flag outliers');
+    expect(h.engine.calls[0]!.files).toEqual([{ name: 'sales.xlsx', mimeType: expect.any(String), bytes: sampleFile('sales.xlsx') }]);
 
     const thread = visible(CHANNEL, MENTION_TS);
     expect(thread).toHaveLength(1);
@@ -91,7 +91,7 @@ describe('Slack adapter over the HTTP Events API', () => {
 
   it('answers a mention once, despite its message twin and a retried delivery', async () => {
     hostSales();
-    h.scripted.script.push({ text: 'Done.' });
+    h.engine.script.push({ text: 'Done.' });
     const mention = fixture('app_mention_with_file', h.fake);
     const responses = await Promise.all([
       h.deliver(mention),
@@ -100,22 +100,22 @@ describe('Slack adapter over the HTTP Events API', () => {
     ]);
     await h.settle();
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
-    expect(h.scripted.runs).toHaveLength(1);
+    expect(h.engine.calls).toHaveLength(1);
     expect(visible(CHANNEL, MENTION_TS).map(messageText)).toEqual(['Done.']);
     expect(h.fake.callsTo('chat.postMessage')).toHaveLength(1);
   });
 
   it('takes a follow-up in its thread without a new mention, in the same conversation', async () => {
     hostSales();
-    h.scripted.script.push({ text: 'First answer.' }, { text: 'Split by region.' });
+    h.engine.script.push({ text: 'First answer.' }, { text: 'Split by region.' });
     await h.deliver(fixture('app_mention_with_file', h.fake));
     await h.settle();
     await h.deliver(fixture('message_thread_reply', h.fake));
     await h.settle();
 
-    expect(h.scripted.runs.map((r) => r.text)).toEqual(['plot revenue by month and flag outliers', 'now split it by region']);
-    expect(h.scripted.runs[0]!.session).toBeUndefined();
-    expect(h.scripted.runs[1]!.session?.conversationId).toBe('conv-1');
+    expect(h.engine.calls.map((r) => r.text)).toEqual(['plot revenue by month and flag outliers', 'now split it by region']);
+    expect(h.engine.calls[0]!.session).toBeUndefined();
+    expect(h.engine.calls[1]!.session?.contextId).toMatch(/^ctx-/);
     expect(visible(CHANNEL, MENTION_TS).map(messageText)).toEqual(['First answer.', 'Split by region.']);
   });
 
@@ -128,15 +128,15 @@ describe('Slack adapter over the HTTP Events API', () => {
     delete chatter.event['thread_ts'];
     for (const payload of [reply, fixture('message_changed', h.fake), otherBot, chatter]) expect((await h.deliver(payload)).status).toBe(200);
     await h.settle();
-    expect(h.scripted.runs).toEqual([]);
+    expect(h.engine.calls).toEqual([]);
     expect(apiCallsBesidesAuth()).toEqual([]);
   });
 
   it('answers a direct message in a thread under it, converting the markdown', async () => {
-    h.scripted.script.push({ text: '**x = 1**, since `3x = 3`. See [SymPy](https://www.sympy.org/en/index.html?a=1&b=2).' });
+    h.engine.script.push({ text: '**x = 1**, since `3x = 3`. See [SymPy](https://www.sympy.org/en/index.html?a=1&b=2).' });
     await h.deliver(fixture('message_im', h.fake));
     await h.settle();
-    expect(h.scripted.runs[0]!.text).toBe('solve 3x + 11 = 14 & check the result');
+    expect(h.engine.calls[0]!.text).toBe('solve 3x + 11 = 14 & check the result');
     const thread = visible('D0ALICE001', '1715000100.000200');
     expect(thread.map(messageText)).toEqual(['*x = 1*, since `3x = 3`. See <https://www.sympy.org/en/index.html?a=1&amp;b=2|SymPy>.']);
     expect(thread[0]!.thread_ts).toBe('1715000100.000200');
@@ -147,7 +147,7 @@ describe('Slack adapter over the HTTP Events API', () => {
     payload.event = { ...payload.event, text: `<@${h.fake.botUserId}>  help `, files: undefined };
     await h.deliver(payload);
     await h.settle();
-    expect(h.scripted.runs).toEqual([]);
+    expect(h.engine.calls).toEqual([]);
     expect(messageText(visible(CHANNEL, MENTION_TS)[0]!)).toContain('Commands:');
   });
 
@@ -157,7 +157,7 @@ describe('Slack adapter over the HTTP Events API', () => {
     payload.event = { ...payload.event, text: `<@${h.fake.botUserId}>`, files: [h.fake.hostFile({ id: 'F0EXE00001', name: 'tool.exe', mimetype: 'application/x-msdownload', bytes: Buffer.from('MZ...') })] };
     await h.deliver(payload);
     await h.settle();
-    expect(h.scripted.runs).toEqual([]);
+    expect(h.engine.calls).toEqual([]);
     const [message] = visible(CHANNEL, MENTION_TS);
     expect(messageText(message!)).toBe('I could not use any of the files, so there is nothing to analyse yet.');
     expect(contextTexts(message!).join('\n')).toMatch(/^\*tool\.exe\* skipped: \.exe is not supported\. Supported types: .*csv.*xlsx/);
@@ -166,10 +166,10 @@ describe('Slack adapter over the HTTP Events API', () => {
   it('explains a missing files:read scope (Slack serves its sign-in page)', async () => {
     hostSales();
     h.fake.filesReadScope = false;
-    h.scripted.script.push({ text: 'I could not read the file.' });
+    h.engine.script.push({ text: 'I could not read the file.' });
     await h.deliver(fixture('app_mention_with_file', h.fake));
     await h.settle();
-    expect(h.scripted.runs[0]!.files).toEqual([]);
+    expect(h.engine.calls[0]!.files).toEqual([]);
     const [message] = visible(CHANNEL, MENTION_TS);
     expect(messageText(message!)).toBe('I could not read the file.');
     expect(contextTexts(message!).join('\n')).toContain('reinstall the app with the files:read scope');
@@ -180,7 +180,7 @@ describe('Slack adapter over the HTTP Events API', () => {
     const shared = fixture<Payload>('message_file_share_slack_connect', h.fake);
     await h.deliver(shared);
     await h.settle();
-    expect(h.scripted.runs[0]!.files).toEqual([{ name: 'sales.xlsx', bytes: sampleFile('sales.xlsx').length }]);
+    expect(h.engine.calls[0]!.files).toEqual([{ name: 'sales.xlsx', mimeType: expect.any(String), bytes: sampleFile('sales.xlsx') }]);
     expect(h.fake.callsTo('files.info')).toHaveLength(1);
 
     const hidden = fixture<Payload>('message_file_share_slack_connect', h.fake);
@@ -195,8 +195,8 @@ describe('Slack adapter over the HTTP Events API', () => {
     const SHARED = 'C0SHARED01';
     const ROOT = '1715000400.000500';
     h.fake.hostFile({ id: 'F0CONNECT01', name: 'sales.xlsx', mimetype: XLSX, bytes: sampleFile('sales.xlsx') });
-    h.scripted.script.push(
-      { text: 'First answer.', images: [{ title: 'Revenue', name: 'revenue.png', png: sampleFile('revenue.png') }] },
+    h.engine.script.push(
+      { text: 'First answer.', outputs: [{ title: 'Revenue', name: 'revenue.png', data: sampleFile('revenue.png') }] },
       { text: 'Second answer.' },
     );
     // The first message carries a Slack Connect file (files.info before the turn); the second, a reply in the thread
@@ -220,8 +220,8 @@ describe('Slack adapter over the HTTP Events API', () => {
     upload.release();
     await h.settle();
 
-    expect(h.scripted.runs.map((r) => r.text)).toEqual(['what is in this file?', 'and by region?']);
-    expect(h.scripted.runs[0]!.files).toEqual([{ name: 'sales.xlsx', bytes: sampleFile('sales.xlsx').length }]);
+    expect(h.engine.calls.map((r) => r.text)).toEqual(['what is in this file?', 'and by region?']);
+    expect(h.engine.calls[0]!.files).toEqual([{ name: 'sales.xlsx', mimeType: expect.any(String), bytes: sampleFile('sales.xlsx') }]);
     expect(visible(SHARED, ROOT).map(messageText)).toEqual(['First answer.', 'Second answer.']);
     expect(h.fake.threadUploads(SHARED, ROOT).map((u) => u.filename)).toEqual(['revenue.png']);
     const chartShared = h.fake.calls.findIndex((c) => c.method === 'files.completeUploadExternal');
@@ -236,7 +236,7 @@ describe('Slack adapter over the HTTP Events API', () => {
     // Another replica, sharing the store, answered this very message before this one got it.
     const replica = createConversationService({
       store: h.store,
-      engine: createScriptedEngine().engine,
+      engine: createFakeEngine(),
       limits: { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 1000 },
       logger: pino({ level: 'silent' }),
     });
@@ -245,7 +245,7 @@ describe('Slack adapter over the HTTP Events API', () => {
 
     await h.deliver(payload);
     await h.settle();
-    expect(h.scripted.runs).toEqual([]);
+    expect(h.engine.calls).toEqual([]);
     // The status message went up at once, and came down again once the core said the message was answered already.
     expect(h.fake.callsTo('chat.postMessage').map((c) => String(c.params['text']))).toEqual([expect.stringMatching(/^:hourglass_flowing_sand: /)]);
     expect(h.fake.callsTo('chat.delete')).toHaveLength(1);
@@ -253,7 +253,7 @@ describe('Slack adapter over the HTTP Events API', () => {
   });
 
   it('survives a 429 from Slack: the answer is posted after Retry-After', async () => {
-    h.scripted.script.push({ text: 'x = 1' });
+    h.engine.script.push({ text: 'x = 1' });
     h.fake.fail({ method: 'chat.postMessage', status: 429, retryAfterSec: 1 });
     await h.deliver(fixture('message_im', h.fake));
     await h.settle();
@@ -262,11 +262,11 @@ describe('Slack adapter over the HTTP Events API', () => {
   });
 
   it('posts the text and the other chart when one chart upload fails, and says which', async () => {
-    h.scripted.script.push({
+    h.engine.script.push({
       text: 'Two charts.',
-      images: [
-        { title: 'Revenue', name: 'revenue.png', png: sampleFile('revenue.png') },
-        { title: 'Costs', name: 'costs.png', png: sampleFile('revenue.png') },
+      outputs: [
+        { title: 'Revenue', name: 'revenue.png', data: sampleFile('revenue.png') },
+        { title: 'Costs', name: 'costs.png', data: sampleFile('revenue.png') },
       ],
     });
     h.fake.fail({ method: 'upload', status: 500, times: 10, when: (p) => p['filename'] === 'costs.png' });
@@ -280,7 +280,7 @@ describe('Slack adapter over the HTTP Events API', () => {
 
   it('streams the answer as it is written, then rewrites it as Slack text', async () => {
     let release!: () => void;
-    h.scripted.script.push({ deltas: ['**Hello', '** world'], text: '**Hello** world, final.', gate: new Promise<void>((r) => (release = r)) });
+    h.engine.script.push({ deltas: ['**Hello', '** world'], text: '**Hello** world, final.', gate: new Promise<void>((r) => (release = r)) });
     await h.deliver(fixture('app_mention_with_file', h.fake));
     await h.fake.waitFor(() => h.fake.messages.some((m) => m.kind === 'stream' && m.text.includes('world')), 'the streamed text');
     release();
@@ -297,7 +297,7 @@ describe('Slack adapter over the HTTP Events API', () => {
   it('falls back to a status message, replaced by the answer, where setStatus is unavailable', async () => {
     h.fake.fail({ method: 'assistant.threads.setStatus', error: 'missing_scope', times: 100 });
     let release!: () => void;
-    h.scripted.script.push({ statuses: ['running code…'], text: 'Answer.', gate: new Promise<void>((r) => (release = r)) });
+    h.engine.script.push({ statuses: ['running code…'], text: 'Answer.', gate: new Promise<void>((r) => (release = r)) });
     await h.deliver(fixture('message_im', h.fake));
     await h.fake.waitFor(() => h.fake.messages.some((m) => m.text.startsWith(':hourglass_flowing_sand:')), 'the status message');
     release();
@@ -312,7 +312,7 @@ describe('Slack adapter over the HTTP Events API', () => {
     const text = Array.from({ length: 6 }, (_v, i) => `## Part ${i + 1}
 
 ${paragraph}`).join('\n\n');
-    h.scripted.script.push({ text });
+    h.engine.script.push({ text });
     await h.deliver(fixture('message_im', h.fake));
     await h.settle();
     const thread = visible('D0ALICE001', '1715000100.000200');
@@ -328,7 +328,7 @@ ${paragraph}`).join('\n\n');
     await h.adapter.stop();
     const res = await h.deliver(fixture('message_im', h.fake));
     expect(res.status).toBe(503);
-    expect(h.scripted.runs).toEqual([]);
+    expect(h.engine.calls).toEqual([]);
   });
 });
 
@@ -359,7 +359,7 @@ describe('Slack adapter with SLACK_ALLOWED_BOT_IDS', () => {
   }
 
   it('answers a listed bot like a person (mention, then a follow-up in the thread), never itself or other bots', async () => {
-    h.scripted.script.push({ deltas: ['Weekly ', 'chart.'], text: 'Weekly chart.' }, { text: 'Per region: North leads.' });
+    h.engine.script.push({ deltas: ['Weekly ', 'chart.'], text: 'Weekly chart.' }, { text: 'Per region: North leads.' });
     const mention = fromBot('app_mention_with_file', 'B0REPORTBOT', 'U0REPORTBOT', { text: `<@${h.fake.botUserId}> chart the weekly numbers` });
     expect((await h.deliver(mention)).status).toBe(200);
     await h.settle();
@@ -371,8 +371,8 @@ describe('Slack adapter with SLACK_ALLOWED_BOT_IDS', () => {
     for (const payload of [followUp, itself, stranger]) expect((await h.deliver(payload)).status).toBe(200);
     await h.settle();
 
-    expect(h.scripted.runs.map((r) => r.text)).toEqual(['chart the weekly numbers', 'and per region?']);
-    expect(h.scripted.runs[1]!.session?.conversationId).toBe('conv-1');
+    expect(h.engine.calls.map((r) => r.text)).toEqual(['chart the weekly numbers', 'and per region?']);
+    expect(h.engine.calls[1]!.session?.contextId).toMatch(/^ctx-/);
     expect(h.fake.thread(CHANNEL, MENTION_TS).map(messageText)).toEqual(['Weekly chart.', 'Per region: North leads.']);
     // A bot gets the answer whole: nothing streamed, though the engine streamed text.
     expect(h.fake.callsTo('chat.startStream')).toEqual([]);

@@ -4,7 +4,7 @@ import { CrunchError } from '../../../src/core/index.js';
 import { messageText, startFakeSlack } from '../../fakes/slack.js';
 import { type Stack, startStack } from '../../support/stack.js';
 import { fixture, type Harness, sampleFile, startHarness } from './harness.js';
-import { scriptedDeps } from './scripted-engine.js';
+import { fakeDeps } from '../../support/deps.js';
 
 const CHANNEL = 'C0DATA0001';
 const MENTION_TS = '1715000000.000100';
@@ -107,7 +107,7 @@ describe('Slack end to end over Socket Mode, with the responses engine', () => {
 describe('Socket Mode start-up', () => {
   it('fails with a message naming SLACK_APP_TOKEN when Slack rejects the app-level token', async () => {
     const fake = await startFakeSlack();
-    const { store, logger, core } = await scriptedDeps();
+    const { store, logger, core } = await fakeDeps();
     const adapter = createSlackAdapter(
       { botToken: fake.botToken, signingSecret: undefined, appToken: 'xapp-1-A0CRUNCHAPP-1-revoked', apiUrl: fake.apiUrl },
       { core, store, logger },

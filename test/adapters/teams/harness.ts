@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { deflateSync } from 'node:zlib';
@@ -6,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach } from 'vitest';
 import { createTeamsAdapter, type TeamsAdapterConfig, type TeamsChatAdapter } from '../../../adapters/teams/index.js';
 import { createConversationService, createStore, type ConversationService, type RouteHandler, type Store } from '../../../src/core/index.js';
-import type { Engine, EngineRunInput, EngineRunResult, EngineSession } from '../../../src/engines/engine.js';
+import { createFakeEngine, type FakeEngine, type FakeScript } from '../../fakes/engine.js';
 import { startServer, type BotServer } from '../../../src/server/index.js';
 import type { FakeOpenAI } from '../../fakes/openai.js';
 import { startFakeTeams, type FakeTeams, type FakeTeamsOptions } from '../../fakes/teams.js';
@@ -18,54 +17,6 @@ import { startStack as startCrunchStack } from '../../support/stack.js';
  * tests that need to pause the engine between progress events, the real core with a scripted engine.
  */
 
-export interface EngineCall {
-  text: string;
-  session: EngineSession | undefined;
-  files: Array<{ name: string; mimeType: string; bytes: Buffer }>;
-  skipped: string[];
-}
-
-export type Script = (input: EngineRunInput, call: EngineCall) => Partial<EngineRunResult> | Promise<Partial<EngineRunResult>>;
-
-export interface ScriptedEngine extends Engine {
-  calls: EngineCall[];
-  script: Script;
-}
-
-/** An Engine that reads every file it is given (streamed) and answers what the test scripts. */
-export function createScriptedEngine(script: Script = () => ({ text: 'ok' })): ScriptedEngine {
-  const engine: ScriptedEngine = {
-    name: 'scripted',
-    calls: [],
-    script,
-    async run(input) {
-      const call: EngineCall = { text: input.text, session: input.session, files: [], skipped: [] };
-      for (const file of input.files) {
-        try {
-          const chunks: Buffer[] = [];
-          for await (const chunk of await file.open()) chunks.push(chunk as Buffer);
-          call.files.push({ name: file.name, mimeType: file.mimeType, bytes: Buffer.concat(chunks) });
-        } catch (err) {
-          call.skipped.push((err as { userMessage?: string }).userMessage ?? String(err));
-        }
-      }
-      engine.calls.push(call);
-      const result = await engine.script(input, call);
-      const now = new Date().toISOString();
-      return {
-        session: input.session ?? { engine: 'scripted', conversationId: randomUUID(), files: [], createdAt: now, lastUsedAt: now },
-        text: '',
-        images: [],
-        files: [],
-        code: [],
-        notices: call.skipped,
-        ...result,
-      };
-    },
-  };
-  return engine;
-}
-
 export interface Stack {
   fake: FakeTeams;
   bot: BotServer;
@@ -75,7 +26,7 @@ export interface Stack {
   /** The fake OpenAI behind the real engine (undefined with a scripted engine). */
   openai: FakeOpenAI;
   /** The scripted engine, when the stack was started with `script`. */
-  engine: ScriptedEngine;
+  engine: FakeEngine;
   logs: () => Array<Record<string, unknown>>;
   tenantId: string;
   clock: { now: number };
@@ -93,7 +44,7 @@ export interface StackOptions {
   config?: Partial<TeamsAdapterConfig>;
   fake?: FakeTeamsOptions;
   /** Use a scripted engine instead of the real responses engine + fake OpenAI. */
-  script?: Script;
+  script?: FakeScript;
 }
 
 export const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -120,7 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let logs: () => Array<Record<string, unknown>>;
   let openai: FakeOpenAI | undefined;
   let closeCore: () => Promise<void>;
-  const engine = createScriptedEngine(options.script);
+  const engine = createFakeEngine(options.script ?? { text: 'ok' });
   if (options.script === undefined) {
     const crunch = await startCrunchStack({ CRUNCH_MAX_FILE_BYTES: String(5 * 1024 * 1024) });
     ({ core, store, logger } = crunch.crunch);

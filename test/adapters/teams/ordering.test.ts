@@ -30,7 +30,7 @@ describe('teams ordering', () => {
         return {
           text: `answer to: ${input.text}`,
           code: [{ code: 'print(1)', output: '1' }],
-          files: [{ name: 'out.csv', mimeType: 'text/csv', data: Buffer.from('a\n1\n') }],
+          outputs: [{ name: 'out.csv', mimeType: 'text/csv', data: 'a\n1\n' }],
         };
       },
     });

@@ -1,14 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeActivity, renderReply, sizeOf } from '../../../adapters/teams/render.js';
+import { codeActivity, type LoadedReply, renderReply, sizeOf } from '../../../adapters/teams/render.js';
 import { sign, verify } from '../../../adapters/teams/signed-urls.js';
-import { textReply, type Reply } from '../../../src/core/index.js';
+import { textReply } from '../../../src/core/index.js';
 import { fakePng, postedCards, startStack, type Stack } from './harness.js';
 
 const BUDGET = 40 * 1024;
 const host = async (file: { name: string }) => `https://crunch.example/files/${file.name}`;
 
-function reply(over: Partial<Reply>): Reply {
-  return { ...textReply('answer', ''), ...over };
+function reply(over: Partial<LoadedReply>): LoadedReply {
+  return { ...textReply('answer', ''), images: [], files: [], ...over };
 }
 
 describe('renderReply', () => {
@@ -35,18 +35,18 @@ describe('renderReply', () => {
   });
 
   it('inlines a small chart with a by-URL fallback, and hosts a big one', async () => {
-    const [, small] = await renderReply(reply({ text: 'x', images: [{ title: 'Small', name: 's.png', png: fakePng(1000) }] }), { maxMessageBytes: BUDGET, host });
+    const [, small] = await renderReply(reply({ text: 'x', images: [{ title: 'Small', name: 's.png', mimeType: 'image/png', data: fakePng(1000) }] }), { maxMessageBytes: BUDGET, host });
     expect(JSON.stringify(small!.activity)).toContain('data:image/png;base64,');
     expect(JSON.stringify(await small!.fallback!())).toContain('https://crunch.example/files/s.png');
-    const [, big] = await renderReply(reply({ text: 'x', images: [{ title: 'Big', name: 'b.png', png: fakePng(35_000) }] }), { maxMessageBytes: BUDGET, host });
+    const [, big] = await renderReply(reply({ text: 'x', images: [{ title: 'Big', name: 'b.png', mimeType: 'image/png', data: fakePng(35_000) }] }), { maxMessageBytes: BUDGET, host });
     expect(JSON.stringify(big!.activity)).toContain('https://crunch.example/files/b.png');
     expect(sizeOf(big!.activity)).toBeLessThan(BUDGET);
   });
 
   it('puts files in one message of links, or one offered message per file (personal chat)', async () => {
     const files = [
-      { name: 'a.csv', mimeType: 'text/csv', data: Buffer.from('a\n1\n') },
-      { name: 'b.json', mimeType: 'application/json', data: Buffer.from('{}') },
+      { name: 'a.csv', title: 'a.csv', mimeType: 'text/csv', data: Buffer.from('a\n1\n') },
+      { name: 'b.json', title: 'b.json', mimeType: 'application/json', data: Buffer.from('{}') },
     ];
     const [, links] = await renderReply(reply({ text: 'x', files }), { maxMessageBytes: BUDGET, host });
     expect(links!.activity.text).toBe('📎 **Your files** (links stay valid for a limited time):\n\n- [a.csv](https://crunch.example/files/a.csv) (4 bytes)\n- [b.json](https://crunch.example/files/b.json) (2 bytes)');
@@ -62,7 +62,7 @@ describe('renderReply', () => {
   });
 
   it('marks an error reply', async () => {
-    const [m] = await renderReply({ ...textReply('error', 'The engine is down.'), error: { code: 'engine_unavailable' } }, { maxMessageBytes: BUDGET, host });
+    const [m] = await renderReply(reply({ ...textReply('error', 'The engine is down.'), images: [], files: [], error: { code: 'engine_unavailable' } }), { maxMessageBytes: BUDGET, host });
     expect(m!.activity.text).toBe('⚠️ The engine is down.');
   });
 });
