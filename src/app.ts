@@ -1,16 +1,18 @@
 import { type DestinationStream, pino, type Logger } from 'pino';
 import type { Config } from './config/index.js';
-import { type ConversationService, createConversationService, createStore, CrunchError, type Engine, type Store } from './core/index.js';
+import { type Core, createCore, CrunchError, DEDUPE_TTL_MS, type Engine, JOINED_TTL_MS, openStorage, type Storage, type Store } from './core/index.js';
 import { createResponsesEngine } from './engines/responses/index.js';
 
-/** The composition root shared by the server, the CLI and the tests: store + engine + core. */
+/** The composition root shared by the server, the CLI and the tests: storage + engine + core. */
 export interface Crunch {
   config: Config;
   logger: Logger;
+  storage: Storage;
   store: Store;
   engine: Engine;
-  core: ConversationService;
-  close(): Promise<void>;
+  core: Core;
+  /** Stops the workers (letting turns finish for up to `drainMs`) and closes the storage. */
+  close(drainMs?: number): Promise<void>;
 }
 
 /**
@@ -51,19 +53,45 @@ export function createEngine(config: Config, logger: Logger): Engine {
   });
 }
 
-export async function createCrunch(config: Config, logger: Logger, engine?: Engine): Promise<Crunch> {
-  const store = await createStore(config.storeUrl);
-  const usedEngine = engine ?? createEngine(config, logger);
-  const core = createConversationService({ store, engine: usedEngine, limits: config.limits, logger });
+export interface CrunchOptions {
+  /** An engine instead of the configured one (tests). */
+  engine?: Engine;
+  /** The CLI's own turns: an inbox in this process's memory, never the replicas' (see StorageOptions). */
+  privateInbox?: boolean;
+}
+
+/** Opens the storage, builds the engine and the core. Platforms register with `core` before `core.start()`. */
+export async function createCrunch(config: Config, logger: Logger, options: CrunchOptions = {}): Promise<Crunch> {
+  const storage = await openStorage(config.storeUrl, {
+    dedupeMs: DEDUPE_TTL_MS,
+    joinedMs: JOINED_TTL_MS,
+    privateInbox: options.privateInbox ?? false,
+    takeoverMs: config.limits.takeoverMs,
+    onError: throttled(logger),
+  });
+  const engine = options.engine ?? createEngine(config, logger);
+  const core = createCore({ store: storage.store, inbox: storage.inbox, engine, limits: config.limits, logger, concurrency: config.limits.concurrency });
   return {
     config,
     logger,
-    store,
-    engine: usedEngine,
+    storage,
+    store: storage.store,
+    engine,
     core,
-    async close() {
-      await core.idle();
-      await store.close();
+    async close(drainMs = config.limits.drainMs) {
+      await core.stop(drainMs);
+      await storage.close();
     },
+  };
+}
+
+/** Logs a background failure of the store at most once per 10 s per kind (a reconnecting client repeats itself). */
+function throttled(logger: Logger): (err: unknown, what: string) => void {
+  const last = new Map<string, number>();
+  return (err, what) => {
+    const now = Date.now();
+    if (now - (last.get(what) ?? 0) < 10_000) return;
+    last.set(what, now);
+    logger.error({ err }, `store: ${what} failed`);
   };
 }

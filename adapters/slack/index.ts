@@ -1,44 +1,29 @@
 import { App } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import type { Logger } from 'pino';
-import {
-  type ConversationService,
-  CrunchError,
-  InFlight,
-  KeyedSerialQueue,
-  type RouteHandler,
-  type Store,
-  textReply,
-  toUserMessage,
-} from '../../src/core/index.js';
-import { buildTurn, collectFiles, type FileAccess, isDirectMessage, messageKeyOf, teamOf, threadKey, threadOf, triageEvent } from './receive.js';
-import { apiUrlOption, EventsReceiver, SocketReceiver, toBoltLogger } from './receivers.js';
-import { createTurnPresenter, type RenderContext, slackErrorCode, type TurnPresenter } from './render.js';
-import {
-  type BotIdentity,
-  resolveOptions,
-  type SlackAdapter,
-  type SlackAdapterConfig,
-  type SlackEnvelope,
-  type SlackFile,
-  type SlackMessageEvent,
-} from './types.js';
+import { type Core, CrunchError, InFlight, type Platform, raceAbort, type RouteHandler, type Turn } from '../../src/core/index.js';
+import type { FileAccess } from './files/download.js';
+import { prepareFiles } from './prepare.js';
+import { createPresenter, type PresentContext, slackErrorCode } from './present.js';
+import { buildTurn, teamOf, triageEvent } from './receive.js';
+import { apiUrlOption, EventsReceiver, HeldAcks, SocketReceiver, toBoltLogger } from './transport/receivers.js';
+import { type BotIdentity, resolveOptions, type SlackAdapter, type SlackAdapterConfig, type SlackAddress, type SlackEnvelope, type SlackFile, type SlackMessageEvent } from './types.js';
 
 export type { SlackAdapter, SlackAdapterConfig } from './types.js';
 
 export interface SlackAdapterDeps {
-  core: ConversationService;
-  store: Store;
+  core: Pick<Core, 'handle'>;
   logger: Logger;
 }
 
-/** How long this process remembers a message it has seen, so that a twin or a retry shows no second progress. */
-const SEEN_TTL_MS = 10 * 60 * 1000;
+/** Slack's retries of an unacknowledged event: the last one comes about five minutes after the first delivery. */
+const LAST_RETRY = 3;
 
 /**
- * Crunch on Slack, with Bolt. Socket Mode when an app token is configured, otherwise the HTTP Events API as a
- * route on the bot's own server. Every event is acknowledged before any work (Bolt acks Events API requests
- * before listeners run, and listeners only start the turn); the core's `handle` deduplicates retries and twins.
+ * Crunch on Slack, with Bolt: Socket Mode when an app token is configured, otherwise the HTTP Events API as a
+ * route on the bot's own server. A delivery is verified, made a Turn and handed to the core, and Slack is
+ * acknowledged once the core has recorded it (or told to deliver it again when the store cannot); the core's
+ * workers then prepare its files and present it through `platform`.
  */
 export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapterDeps): SlackAdapter {
   const options = resolveOptions(config);
@@ -56,7 +41,8 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
     timeout: options.requestTimeoutMs,
     ...apiUrlOption(config.apiUrl),
   };
-  const receiver = mode === 'http' ? new EventsReceiver(config.signingSecret!, options.now, boltLogger, log) : undefined;
+  const acks = new HeldAcks();
+  const receiver = mode === 'http' ? new EventsReceiver(config.signingSecret!, options.now, boltLogger, log, acks) : undefined;
   const socket =
     mode === 'socket'
       ? new SocketReceiver({
@@ -75,42 +61,30 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
           },
         })
       : undefined;
-  const app = new App({
-    token: config.botToken,
-    logger: boltLogger,
-    clientOptions: { ...clientOptions },
-    deferInitialization: true,
-    receiver: receiver ?? socket!,
-  });
+  const app = new App({ token: config.botToken, logger: boltLogger, clientOptions: { ...clientOptions }, deferInitialization: true, receiver: receiver ?? socket! });
   const client = new WebClient(config.botToken, clientOptions);
   const quick = new WebClient(config.botToken, { ...clientOptions, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
-  const render: RenderContext = { client, quick, options, capabilities: { setStatus: true, streaming: options.streaming } };
+  const present: PresentContext = { client, quick, options, capabilities: { setStatus: true, streaming: options.streaming } };
 
   const inflight = new InFlight();
   const track = <T>(work: Promise<T>): Promise<T> => inflight.track(work);
   let ready = false;
   let stopping = false;
   receiver?.onProcessing(track);
-  socket?.onProcessing(track, () => !stopping);
+  socket?.onProcessing(track, () => !stopping, acks);
   socket?.client.on('reconnecting', () => log.info('Socket Mode: reconnecting (Slack refreshed or dropped the connection)'));
   const allowedBots: ReadonlySet<string> = new Set(config.allowedBotIds ?? []);
-
-  const seen = new Map<string, number>();
-  function firstSighting(key: string): boolean {
-    const now = Date.now();
-    if (seen.size > 5000) for (const [k, at] of seen) if (now - at > SEEN_TTL_MS) seen.delete(k);
-    const at = seen.get(key);
-    seen.set(key, now);
-    return at === undefined || now - at > SEEN_TTL_MS;
-  }
 
   app.error(async (error) => {
     log.error({ err: error }, 'Slack event processing failed');
   });
 
-  const listener = async (args: { event: unknown; body: unknown; context: { botUserId?: string; botId?: string; retryNum?: number } }) => {
+  app.event('app_mention', receive);
+  app.event('message', receive);
+
+  /** A delivery → a Turn handed to the core; Slack is acknowledged once this returns (see HeldAcks). */
+  async function receive(args: { event: unknown; body: unknown; context: { botUserId?: string; botId?: string; retryNum?: number } }): Promise<void> {
     const event = args.event as SlackMessageEvent;
-    const envelope = args.body as SlackEnvelope;
     const bot: BotIdentity = { userId: args.context.botUserId, botId: args.context.botId };
     const verdict = triageEvent(event, bot, allowedBots);
     if (verdict.action === 'ignore') {
@@ -118,93 +92,38 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
       log.debug({ type: event.type, subtype: event.subtype, reason: verdict.reason, ...(event.bot_id !== undefined ? { botId: event.bot_id } : {}) }, 'event ignored');
       return;
     }
-    // Not awaited: the turn runs after this listener returns (the event is already acknowledged).
-    void track(
-      runTurn(event, envelope, bot, verdict.action === 'check-thread', args.context.retryNum).catch((err: unknown) =>
-        log.error({ err }, 'Slack turn failed'),
-      ),
-    );
-  };
-  app.event('app_mention', listener);
-  app.event('message', listener);
+    const turn = buildTurn(teamOf(args.body as SlackEnvelope, event), event, bot);
+    const handled = await deps.core.handle(turn, { onlyIfJoined: verdict.action === 'check-thread' });
+    if (handled.status === 'ignored') log.debug({ channel: event.channel }, 'reply in a thread Crunch is not part of: ignored');
+    if (handled.status !== 'unavailable') return;
+    // The store cannot record it. Slack delivers an unacknowledged event again, three times over about five
+    // minutes: the person is told at once that the answer is coming, and, if the last retry fails too, to resend.
+    const retryNum = args.context.retryNum ?? 0;
+    if (retryNum < LAST_RETRY) acks.refuse(args.body as object);
+    if (retryNum === 0 || retryNum >= LAST_RETRY) await apologise(turn, retryNum >= LAST_RETRY);
+  }
+
+  async function apologise(turn: Turn, final: boolean): Promise<void> {
+    const to = turn.platformData as unknown as SlackAddress;
+    const text = final
+      ? ':warning: I still cannot reach my storage, so I could not take this message. Please send it again in a few minutes.'
+      : ':hourglass_flowing_sand: I cannot reach my storage right now, so I will answer this as soon as I can (Slack will pass it to me again).';
+    await quick.chat.postMessage({ channel: to.channel, thread_ts: to.threadTs, text }).catch((err: unknown) => log.warn({ err }, 'could not post the apology'));
+  }
 
   const files: FileAccess = {
     botToken: config.botToken,
     downloadTimeoutMs: options.downloadTimeoutMs,
     downloadIdleTimeoutMs: options.downloadIdleTimeoutMs,
     apiUrl: config.apiUrl,
-    fileInfo: async (id) => (await client.files.info({ file: id })).file as SlackFile,
+    fileInfo: async (id, signal) => (await raceAbort(client.files.info({ file: id }), signal)).file as SlackFile,
   };
 
-  /**
-   * The steps before `handle`, chained per thread. `handle` takes the turn's place in its conversation when called,
-   * so the order of the calls is the order of the answers: a message whose preparation is slow (a Slack Connect file,
-   * a slow store) must not let the next message of its thread overtake it. Each link ends once its turn is handed to
-   * the core (and its thread remembered), not when it is answered; other threads are not held up.
-   */
-  const preparing = new KeyedSerialQueue();
-
-  /** Called synchronously from the listener, so that turns of a thread queue up in the order their events arrived. */
-  async function runTurn(event: SlackMessageEvent, envelope: SlackEnvelope, bot: BotIdentity, mustKnowThread: boolean, retryNum?: number) {
-    const team = teamOf(envelope, event);
-    const thread = threadOf(event);
-    const key = threadKey(team, event.channel, thread);
-    const messageKey = messageKeyOf(team, event);
-    const turnLog = log.child({ message: messageKey, ...(retryNum !== undefined ? { retryNum } : {}) });
-    let first = false;
-    let presenter: TurnPresenter | undefined;
-    const show = (): TurnPresenter => {
-      first = firstSighting(messageKey);
-      presenter = createTurnPresenter(
-        render,
-        {
-          channel: event.channel,
-          threadTs: thread,
-          userId: event.user ?? '',
-          userTeamId: event.user_team ?? event.team ?? team,
-          // Another bot gets the answer whole: nobody watches it typed, and a stream's recipient must be a person.
-          streaming: event.bot_id === undefined,
-        },
-        turnLog,
-      );
-      if (first) presenter.begin();
-      return presenter;
-    };
-    // A message that is certainly for the bot shows progress at once; a thread reply once the thread is known.
-    if (!mustKnowThread) show();
-
-    const handed = preparing.run(key, async () => {
-      if (mustKnowThread && (await deps.store.get<boolean>(key).catch(() => undefined)) !== true) return undefined;
-      const shown = presenter ?? show();
-      // Remember the thread before answering, so that a follow-up sent meanwhile is taken too.
-      const remembered = isDirectMessage(event)
-        ? Promise.resolve()
-        : deps.store.set(key, true, options.threadTtlMs).catch((err: unknown) => turnLog.warn({ err }, 'could not remember the thread'));
-      const { attachments, notices } = await collectFiles(event.files ?? [], files);
-      // The core posts the reply itself, inside the conversation's turn: replies of a thread never interleave.
-      const reply = deps.core.handle(buildTurn({ team, event, bot, attachments, notices }), shown.progress, (r) => shown.deliver(r));
-      // The next message of this thread is checked against the store only once the thread is remembered.
-      await remembered;
-      // Wrapped: resolving the link must not wait for the answer.
-      return { shown, reply };
-    });
-
-    let outcome: Awaited<typeof handed>;
-    try {
-      outcome = await handed;
-    } catch (err) {
-      // Not handed to the core (nothing above should throw): answer with the error, outside the conversation's queue.
-      turnLog.error({ err }, 'preparing the turn failed');
-      if (presenter !== undefined) await presenter.deliver(textReply('error', toUserMessage(err)));
-      return;
-    }
-    if (outcome === undefined) {
-      log.debug({ channel: event.channel, thread }, 'reply in a thread Crunch is not part of: ignored');
-      return;
-    }
-    // handle() never rejects; undefined means a retried delivery or a twin that another event already answers.
-    if ((await outcome.reply) === undefined && first) await outcome.shown.abandon();
-  }
+  const platform: Platform = {
+    name: 'slack',
+    prepare: (turn, signal) => prepareFiles(turn, files, signal),
+    present: (turn, ledger) => createPresenter(present, turn.platformData as unknown as SlackAddress, ledger, log.child({ message: turn.messageKey })),
+  };
 
   const routes: RouteHandler[] =
     receiver === undefined
@@ -228,14 +147,11 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
           },
         ];
 
-  async function idle(): Promise<void> {
-    await inflight.idle();
-  }
-
   return {
     name: 'slack',
     mode,
     routes,
+    platform,
     async start() {
       try {
         await app.init();
@@ -267,8 +183,8 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
       stopping = true;
       // Socket Mode: resolves once the connection is closed (Slack redelivers what was not acknowledged).
       if (mode === 'socket') await app.stop().catch((err: unknown) => log.warn({ err }, 'Socket Mode disconnect failed'));
-      await idle();
+      await inflight.idle();
     },
-    idle,
+    idle: () => inflight.idle(),
   };
 }

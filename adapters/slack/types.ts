@@ -41,8 +41,6 @@ export interface SlackAdapterConfig {
   downloadTimeoutMs?: number;
   /** How long a file download may go without receiving any data, once started, before it is given up. */
   downloadIdleTimeoutMs?: number;
-  /** How long a thread the bot answered in stays "joined" (replies there need no mention). */
-  threadTtlMs?: number;
   /** Least time between two progress updates of one thread (Slack allows about one message per second per channel). */
   statusIntervalMs?: number;
   /** Least time between two streamed appends of answer text. */
@@ -66,7 +64,6 @@ export interface ResolvedSlackOptions {
   requestTimeoutMs: number;
   downloadTimeoutMs: number;
   downloadIdleTimeoutMs: number;
-  threadTtlMs: number;
   statusIntervalMs: number;
   streamIntervalMs: number;
   streaming: boolean;
@@ -85,8 +82,6 @@ export const SLACK_DEFAULTS: ResolvedSlackOptions = {
   downloadTimeoutMs: 60_000,
   // A minute without a byte while Crunch is waiting for more: the connection is dead, whatever TCP thinks.
   downloadIdleTimeoutMs: 60_000,
-  // Thirty days: follow-ups in a thread keep working for a month after the bot last answered there.
-  threadTtlMs: 30 * 24 * 60 * 60 * 1000,
   statusIntervalMs: 1500,
   streamIntervalMs: 1000,
   streaming: true,
@@ -103,7 +98,6 @@ export function resolveOptions(config: SlackAdapterConfig): ResolvedSlackOptions
     requestTimeoutMs: config.requestTimeoutMs ?? SLACK_DEFAULTS.requestTimeoutMs,
     downloadTimeoutMs: config.downloadTimeoutMs ?? SLACK_DEFAULTS.downloadTimeoutMs,
     downloadIdleTimeoutMs: config.downloadIdleTimeoutMs ?? SLACK_DEFAULTS.downloadIdleTimeoutMs,
-    threadTtlMs: config.threadTtlMs ?? SLACK_DEFAULTS.threadTtlMs,
     statusIntervalMs: config.statusIntervalMs ?? SLACK_DEFAULTS.statusIntervalMs,
     streamIntervalMs: config.streamIntervalMs ?? SLACK_DEFAULTS.streamIntervalMs,
     streaming: config.streaming ?? SLACK_DEFAULTS.streaming,
@@ -117,8 +111,19 @@ export function resolveOptions(config: SlackAdapterConfig): ResolvedSlackOptions
 export interface SlackAdapter extends ChatAdapter {
   /** "socket" when an app token is configured, otherwise "http" (events at `eventsPath`). */
   readonly mode: 'socket' | 'http';
-  /** Resolves when every delivered event has been processed and every accepted turn answered. */
+  /** Resolves when every delivered event has been handed to the core (or refused). */
   idle(): Promise<void>;
+}
+
+/** Where a turn's answer goes: the Turn's `platformData` on Slack. */
+export interface SlackAddress {
+  channel: string;
+  threadTs: string;
+  /** For streaming in channels: the person the answer is for, and their team (Slack Connect aware). */
+  userId: string;
+  userTeamId: string;
+  /** False posts the answer whole (for another bot: nobody watches it typed, and a stream's recipient is a person). */
+  stream: boolean;
 }
 
 // ---- The narrow shapes of Slack's payloads that receive.ts reads (Slack sends many more fields). ----

@@ -1,6 +1,5 @@
-import type { Activity } from 'botbuilder';
-import type { Attachment, Turn } from '../../src/core/index.js';
-import { type BotAuthorization, fileDownloadAttachment, inlineImageAttachment } from './attachments.js';
+import { type Activity, type ConversationReference, TurnContext } from 'botbuilder';
+import type { FileRef, Json, Turn } from '../../src/core/index.js';
 import { cleanIncomingText, decodeEntities } from './markdown.js';
 import {
   FILE_DOWNLOAD_INFO,
@@ -8,34 +7,21 @@ import {
   type FileHint,
   type GraphMessageLocator,
   type TeamsChannelData,
+  type TeamsTurnData,
+  type TeamsFileSource,
   type TeamsScope,
 } from './types.js';
-import type { UrlPolicy } from './urls.js';
 
 /**
  * Teams activity → Turn, with small pure filters (bolt-style): only messages, never the bot's own, only
- * mentions outside personal chat, only allowed tenants. Files are turned into streaming Attachments; files
- * Teams only hints at (channel and group-chat files live in SharePoint) come back as `fileHints`.
+ * mentions outside personal chat, only allowed tenants. No I/O: files are only described (opened by
+ * prepare.ts in whichever worker runs the turn), and files Teams only hints at (channel and group-chat files
+ * live in SharePoint) go into the turn's data as `fileHints`.
  */
-export type Received =
-  | { kind: 'ignore'; reason: string }
-  | { kind: 'refuse'; tenantId: string | undefined; reason: TenantRefusal }
-  | {
-      kind: 'turn';
-      turn: Turn;
-      scope: TeamsScope;
-      tenantId: string | undefined;
-      fileHints: FileHint[];
-      /** Where Microsoft Graph finds this message, for channel and group-chat files. */
-      graph: GraphMessageLocator | undefined;
-    };
+export type Received = { kind: 'ignore'; reason: string } | { kind: 'refuse'; tenantId: string | undefined; reason: TenantRefusal } | { kind: 'turn'; turn: Turn };
 
 export interface ReceiveOptions {
   allowedTenants: string[];
-  /** The bot's bearer token for pasted images, available once the turn runs. */
-  authorization: BotAuthorization;
-  /** Which URLs in the activity may be fetched (and may see the token): from its serviceUrl, see urls.ts. */
-  urls: UrlPolicy;
 }
 
 /**
@@ -106,7 +92,7 @@ export function receiveActivity(activity: Partial<Activity>, options: ReceiveOpt
   const mentionedByName = activity.recipient?.name !== undefined && rawText.includes(`<at>${activity.recipient.name}</at>`);
   if (scope !== 'personal' && botMentions.length === 0 && !mentionedByName) return { kind: 'ignore', reason: 'bot not mentioned' };
 
-  const { attachments, fileHints } = readAttachments(activity, options.authorization, options.urls);
+  const { files, fileHints } = readAttachments(activity);
   const channelData = activity.channelData as TeamsChannelData | undefined;
   const { base, rootId } = splitConversationId(conversationId);
   const root = rootId ?? activity.id;
@@ -116,10 +102,17 @@ export function receiveActivity(activity: Partial<Activity>, options: ReceiveOpt
   let graph: GraphMessageLocator | undefined;
   if (scope === 'channel' && channelData?.team?.id !== undefined) {
     const teamId = channelData.team.aadGroupId;
-    graph = { kind: 'channel', teamId, teamThreadId: channelData.team.id, channelId: channel, rootId: root, messageId: activity.id };
+    graph = { kind: 'channel', ...(teamId !== undefined ? { teamId } : {}), teamThreadId: channelData.team.id, channelId: channel, rootId: root, messageId: activity.id };
   } else if (scope === 'groupChat') {
     graph = { kind: 'chat', chatId: conversationId, messageId: activity.id };
   }
+  const data: TeamsTurnData = {
+    reference: TurnContext.getConversationReference(activity) as ConversationReference,
+    scope,
+    ...(tenantId !== undefined ? { tenantId } : {}),
+    fileHints,
+    ...(graph !== undefined ? { graph } : {}),
+  };
 
   const turn: Turn = {
     conversation: { platform: 'teams', workspace: tenantId ?? 'unknown', channel, thread },
@@ -129,9 +122,10 @@ export function receiveActivity(activity: Partial<Activity>, options: ReceiveOpt
       ...(activity.from?.name !== undefined ? { name: activity.from.name } : {}),
     },
     text: cleanIncomingText(rawText, botMentions, activity.recipient?.name),
-    attachments,
+    files,
+    platformData: data as unknown as { [key: string]: Json },
   };
-  return { kind: 'turn', turn, scope, tenantId, fileHints, graph };
+  return { kind: 'turn', turn };
 }
 
 interface TeamsAttachment {
@@ -141,8 +135,8 @@ interface TeamsAttachment {
   name?: string;
 }
 
-function readAttachments(activity: Partial<Activity>, authorization: BotAuthorization, urls: UrlPolicy): { attachments: Attachment[]; fileHints: FileHint[] } {
-  const attachments: Attachment[] = [];
+function readAttachments(activity: Partial<Activity>): { files: FileRef[]; fileHints: FileHint[] } {
+  const files: FileRef[] = [];
   const hints: FileHint[] = [];
   const raw = (activity.attachments ?? []) as TeamsAttachment[];
   let images = 0;
@@ -152,9 +146,12 @@ function readAttachments(activity: Partial<Activity>, authorization: BotAuthoriz
     if (type === FILE_DOWNLOAD_INFO) {
       const info = (a.content ?? {}) as FileDownloadInfo;
       const name = a.name ?? `file.${info.fileType ?? 'bin'}`;
-      attachments.push(fileDownloadAttachment(name, info, undefined, urls));
+      files.push(fileRef(`teams:file:${info.uniqueId ?? name}`, name, undefined, { kind: 'download', ...(info.downloadUrl !== undefined ? { url: info.downloadUrl } : {}) }));
     } else if (type.startsWith('image/') && a.contentUrl !== undefined) {
-      attachments.push(inlineImageAttachment(images++, type, a.contentUrl, authorization, urls));
+      const subtype = type.split('/')[1] ?? '*';
+      // Teams often declares pasted images as "image/*"; screenshots are PNG, so that is the best guess.
+      const ext = subtype === 'jpeg' || subtype === 'jpg' ? 'jpg' : subtype === 'gif' ? 'gif' : 'png';
+      files.push(fileRef(`teams:image:${a.contentUrl}`, `pasted-image-${++images}.${ext}`, subtype !== '*' ? type : undefined, { kind: 'image', url: a.contentUrl }));
     } else if (type === 'text/html') {
       hints.push(...hintsFromHtml(typeof a.content === 'string' ? a.content : '', hasImageAttachment));
     } else if (type === 'reference') {
@@ -166,7 +163,11 @@ function readAttachments(activity: Partial<Activity>, authorization: BotAuthoriz
     }
   }
   hints.push(...sharePointLinks(activity.text ?? ''));
-  return { attachments, fileHints: dedupeHints(hints) };
+  return { files, fileHints: dedupeHints(hints) };
+}
+
+function fileRef(sourceId: string, name: string, mimeType: string | undefined, source: TeamsFileSource): FileRef {
+  return { sourceId, name, ...(mimeType !== undefined ? { mimeType } : {}), source: source as unknown as Json };
 }
 
 const SHAREPOINT = /https:\/\/[a-z0-9.-]*(?:sharepoint\.com|sharepoint\.us|onedrive\.live\.com|1drv\.ms)\/[^\s"'<>)]*/gi;

@@ -1,6 +1,8 @@
+import type { ConversationReference } from 'botbuilder';
+
 /**
  * The Teams adapter's configuration and the narrow shapes of the Teams payloads it reads. Everything here is
- * plain data: no SDK import, so receive.ts and render.ts stay testable on their own.
+ * plain data (only types from the SDK), so receive.ts and the renderers stay testable on their own.
  */
 
 /**
@@ -127,7 +129,7 @@ export type GraphMessageLocator =
   | {
       kind: 'channel';
       /** The team's Azure AD group id; Teams often omits it, then it is looked up from `teamThreadId`. */
-      teamId: string | undefined;
+      teamId?: string;
       /** The team's Teams id (19:…@thread.tacv2), as in channelData.team.id. */
       teamThreadId: string;
       channelId: string;
@@ -135,3 +137,18 @@ export type GraphMessageLocator =
       messageId: string;
     }
   | { kind: 'chat'; chatId: string; messageId: string };
+
+/** How a file of a turn is fetched: a pre-authenticated download link, or a pasted image behind the bot's token. */
+export type TeamsFileSource = { kind: 'download'; url?: string } | { kind: 'image'; url: string };
+
+/** What a Teams turn carries for the worker that runs it: the Turn's `platformData`. */
+export interface TeamsTurnData {
+  /** Where to answer (continueConversationAsync), as Teams described the conversation. */
+  reference: ConversationReference;
+  scope: TeamsScope;
+  tenantId?: string;
+  /** Files Teams only mentioned (channel and group-chat files live in SharePoint). */
+  fileHints: FileHint[];
+  /** Where Microsoft Graph finds this message, for channel and group-chat files. */
+  graph?: GraphMessageLocator;
+}

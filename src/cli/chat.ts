@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline/promises';
 import type { Crunch } from '../app.js';
-import type { Attachment, Turn } from '../core/index.js';
-import { fileAttachment } from './attachments.js';
-import { printReply, statusPrinter, type Terminal } from './output.js';
+import type { FileRef } from '../core/index.js';
+import { printReply, type Terminal } from './output.js';
+import { type CliPlatform, localFile } from './platform.js';
 
 export interface ChatOptions {
   files: string[];
@@ -17,9 +17,9 @@ export interface ChatOptions {
  * `crunch chat`: an interactive conversation on the same core and store a chat platform uses.
  * `/file PATH` attaches a file to the next question; `help`, `reset` work as in Slack and Teams.
  */
-export async function chat(crunch: Crunch, options: ChatOptions, term: Terminal): Promise<number> {
+export async function chat(crunch: Crunch, cli: CliPlatform, options: ChatOptions, term: Terminal): Promise<number> {
   const thread = options.session ?? randomUUID();
-  let pending: Attachment[] = await Promise.all(options.files.map(fileAttachment));
+  let pending: FileRef[] = await Promise.all(options.files.map(localFile));
   const rl = createInterface({ input: options.input, terminal: false });
   term.err.write('Crunch chat: ask anything; /file PATH attaches a file; help; reset; Ctrl-D to quit.\n> ');
   try {
@@ -27,22 +27,15 @@ export async function chat(crunch: Crunch, options: ChatOptions, term: Terminal)
       const text = line.trim();
       if (text.startsWith('/file ')) {
         try {
-          pending.push(await fileAttachment(text.slice(6).trim()));
+          pending.push(await localFile(text.slice(6).trim()));
           term.err.write(`attached ${pending.at(-1)!.name} to your next question\n`);
         } catch (err) {
           term.err.write(`${(err as Error).message}\n`);
         }
       } else if (text !== '') {
-        const turn: Turn = {
-          conversation: { platform: 'cli', workspace: 'local', channel: 'chat', thread },
-          messageKey: `cli:${randomUUID()}`,
-          user: { id: 'local' },
-          text,
-          attachments: pending,
-        };
+        const files = pending;
         pending = [];
-        const reply = await crunch.core.handle(turn, statusPrinter(term));
-        if (reply) await printReply(reply, options.outDir, term);
+        await printReply(await cli.ask(crunch.core, { channel: 'chat', thread, text, files }), options.outDir, term);
       }
       term.err.write('> ');
     }

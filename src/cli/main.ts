@@ -5,6 +5,8 @@ import { createCrunch, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { ask } from './ask.js';
 import { chat } from './chat.js';
+import { statusPrinter } from './output.js';
+import { createCliPlatform } from './platform.js';
 import { serve } from './serve.js';
 
 const USAGE = `Usage:
@@ -47,12 +49,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const logger = createLogger(command === 'serve' ? config.logLevel : env.LOG_LEVEL ? config.logLevel : 'warn');
   if (command === 'serve') return serve(config, logger);
 
-  const crunch = await createCrunch(config, logger);
+  const crunch = await createCrunch(config, logger, { privateInbox: true });
+  const cli = createCliPlatform(statusPrinter(term));
+  crunch.core.register(cli);
+  crunch.core.start();
   try {
-    if (command === 'ask') return await ask(crunch, { question: rest.join(' '), files: values.file, outDir: values.out }, term);
-    return await chat(crunch, { files: values.file, outDir: values.out, session: values.session, input: process.stdin }, term);
+    if (command === 'ask') return await ask(crunch, cli, { question: rest.join(' '), files: values.file, outDir: values.out }, term);
+    return await chat(crunch, cli, { files: values.file, outDir: values.out, session: values.session, input: process.stdin }, term);
   } finally {
-    await crunch.close();
+    await crunch.close(0);
   }
 }
 

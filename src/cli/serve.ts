@@ -6,12 +6,22 @@ import type { Config } from '../config/index.js';
 import type { ChatAdapter } from '../core/index.js';
 import { startServer } from '../server/index.js';
 
-/** `crunch serve`: the bot server with every configured adapter; stops cleanly on SIGINT/SIGTERM. */
+/**
+ * `crunch serve`: the bot server with every configured adapter. On SIGINT/SIGTERM it stops taking messages,
+ * lets turns in flight finish for up to CRUNCH_DRAIN_MS, hands the rest back (another replica, or the next
+ * start, resumes them), closes its connections and exits.
+ */
 export async function serve(config: Config, logger: Logger): Promise<number> {
   // One bad turn must never take the bot down: a stray rejection from an SDK is logged, not fatal.
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
 
   const crunch = await createCrunch(config, logger);
+  try {
+    await crunch.storage.claimServing();
+  } catch (err) {
+    await crunch.close(0);
+    throw err;
+  }
   const deps = { core: crunch.core, store: crunch.store, logger };
   const adapters: ChatAdapter[] = [];
   if (config.slack) adapters.push(createSlackAdapter(config.slack, deps));
@@ -19,12 +29,13 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
   if (adapters.length === 0) {
     logger.warn('no chat platform configured: set SLACK_BOT_TOKEN and/or MicrosoftAppId (see .env.example); serving /healthz only');
   }
+  for (const adapter of adapters) crunch.core.register(adapter.platform);
   const server = await startServer({ port: config.port, routes: adapters.flatMap((a) => a.routes), logger });
 
   async function shutdown(): Promise<void> {
     for (const adapter of adapters) await adapter.stop();
-    await server.close();
     await crunch.close();
+    await server.close();
   }
 
   try {
@@ -33,13 +44,19 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
     await shutdown();
     throw err;
   }
-  logger.info({ url: server.url, adapters: adapters.map((a) => a.name), store: config.storeUrl.split(':')[0] }, 'crunch is up');
+  // Turns left unanswered by a previous run (a crash, a kill) are resumed now.
+  crunch.core.start();
+  logger.info(
+    { url: server.url, adapters: adapters.map((a) => a.name), store: crunch.storage.kind, concurrency: config.limits.concurrency },
+    'crunch is up',
+  );
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  logger.info('shutting down: finishing turns in flight');
+  logger.info({ drainMs: config.limits.drainMs }, 'shutting down: finishing turns in flight');
   await shutdown();
+  logger.info('stopped');
   return 0;
 }

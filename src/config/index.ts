@@ -54,6 +54,9 @@ const schema = z.object({
   CRUNCH_TURN_TIMEOUT_MS: positiveInt.default(10 * 60 * 1000),
   CRUNCH_MAX_ATTEMPTS: positiveInt.max(10).default(4),
   CRUNCH_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  CRUNCH_CONCURRENCY: positiveInt.max(10_000).default(32),
+  CRUNCH_DRAIN_MS: z.coerce.number().int().min(0).default(25_000),
+  CRUNCH_TAKEOVER_MS: z.coerce.number().int().min(1000).default(20_000),
 
   SLACK_BOT_TOKEN: optionalString,
   SLACK_SIGNING_SECRET: optionalString,
@@ -93,6 +96,12 @@ export interface LimitsConfig {
   /** Attempts per engine call, first one included; the OpenAI SDK's own retries are off (see README). */
   maxAttempts: number;
   retryBaseDelayMs: number;
+  /** Conversations this process works on at once (CRUNCH_CONCURRENCY); more wait in the inbox. */
+  concurrency: number;
+  /** On SIGTERM/SIGINT, how long turns in flight may finish before they are handed back (CRUNCH_DRAIN_MS). */
+  drainMs: number;
+  /** Redis: how long a replica may go silent before another takes over its conversations (CRUNCH_TAKEOVER_MS). */
+  takeoverMs: number;
 }
 
 export interface SlackConfig {
@@ -214,6 +223,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       turnTimeoutMs: e.CRUNCH_TURN_TIMEOUT_MS,
       maxAttempts: e.CRUNCH_MAX_ATTEMPTS,
       retryBaseDelayMs: e.CRUNCH_RETRY_BASE_DELAY_MS,
+      concurrency: e.CRUNCH_CONCURRENCY,
+      drainMs: e.CRUNCH_DRAIN_MS,
+      takeoverMs: e.CRUNCH_TAKEOVER_MS,
     },
     slack,
     teams: {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Platform } from './platform.js';
 
 /**
  * One route on the bot's HTTP server. Returns true when it answered the request, false to let the next
@@ -6,12 +7,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
-/** What a platform adapter gives the server: its routes, and a lifecycle. */
+/**
+ * What a chat adapter gives the app: its routes on the bot's server, the platform the core's workers use
+ * to prepare and present its turns, and a lifecycle. Receiving (verify, normalise to a Turn, hand it to the
+ * core, acknowledge), presenting and transport are the adapter's; order, dedupe and the turn's journey are
+ * the core's.
+ */
 export interface ChatAdapter {
   readonly name: string;
   readonly routes: RouteHandler[];
-  /** Connects what needs connecting (e.g. Slack Socket Mode). */
+  readonly platform: Platform;
+  /** Connects what needs connecting (e.g. Slack Socket Mode, checking the token). */
   start(): Promise<void>;
-  /** Stops taking turns and waits for the ones in flight to post their answers. */
+  /** Stops taking messages (the platform delivers them again, elsewhere or later) and waits for those being handed over. */
   stop(): Promise<void>;
 }

@@ -12,6 +12,7 @@ export type CrunchErrorCode =
   | 'engine_unavailable' // transient failures that outlived the retries
   | 'deadline' // the turn ran past its time limit and was cancelled
   | 'output_unavailable' // a chart or file the code made is gone (expired sandbox) or too large
+  | 'store_unavailable' // the store (SQLite, Redis) cannot be reached
   | 'config'
   | 'internal';
 

@@ -2,14 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/core/index.js';
 
 /** One suite that every store backend runs (memory, SQLite, Redis). */
-export function storeContract(name: string, open: () => Promise<Store>): void {
+export function storeContract(name: string, open: () => Promise<{ store: Store; close(): Promise<void> }>): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store;
+    let close: () => Promise<void>;
     beforeEach(async () => {
-      store = await open();
+      ({ store, close } = await open());
     });
     afterEach(async () => {
-      await store.close();
+      await close();
     });
 
     it('round-trips JSON values and deletes them', async () => {
@@ -36,8 +37,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.claim(key, 60_000)).toBe(false);
     });
 
-    it('lets a claim be taken again once it is deleted (a released lock)', async () => {
-      const key = `lock:${Math.random()}`;
+    it('lets a claim be taken again once it is deleted', async () => {
+      const key = `released:${Math.random()}`;
       expect(await store.claim(key, 60_000)).toBe(true);
       expect(await store.claim(key, 60_000)).toBe(false);
       await store.delete(key);

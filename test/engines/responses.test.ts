@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Attachment, AttachmentError, type ConversationKey, type Progress, readOutput, type Reply, type ReplyOutput, type Turn } from '../../src/core/index.js';
+import { type Attachment, AttachmentError, type Progress, readOutput, type Reply, type ReplyOutput } from '../../src/core/index.js';
 import { PART_BYTES } from '../../src/engines/responses/uploads.js';
 import type { FakeContainer } from '../fakes/openai.js';
 import { type Stack, startStack } from '../support/stack.js';
@@ -28,13 +28,11 @@ function* chunks(data: Buffer, size: number): Generator<Buffer> {
   for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
 }
 
-const key = (thread: string): ConversationKey => ({ platform: 'test', workspace: 'W', channel: 'C', thread });
 let n = 0;
 async function ask(s: Stack, thread: string, text: string, attachments: Attachment[] = [], progress: Progress[] = []): Promise<Reply> {
   n += 1;
-  const turn: Turn = { conversation: key(thread), messageKey: `msg-${n}`, user: { id: 'U' }, text, attachments };
-  const reply = await s.crunch.core.handle(turn, (p) => progress.push(p));
-  if (!reply) throw new Error('no reply');
+  const reply = await s.platform.ask(s.crunch.core, { thread, text, attachments, messageKey: `msg-${n}` });
+  progress.push(...(s.platform.progress.get(`msg-${n}`) ?? []));
   return reply;
 }
 /** What each output holds, read from the container the way an adapter reads it when it posts. */

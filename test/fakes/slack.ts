@@ -147,7 +147,13 @@ export interface FakeSlack {
   messages: FakeMessage[];
   uploads: FakeUpload[];
   calls: FakeCall[];
+  /** assistant.threads.setStatus calls, in order. */
   statuses: { channel: string; thread_ts: string; status: string }[];
+  /**
+   * The status line a thread shows now: the last one set, until the bot posts in the thread ("The status will
+   * be automatically cleared when the app sends a reply", assistant.threads.setStatus docs) or sets "".
+   */
+  statusOf(channel: string, threadTs: string): string;
   reactions: { channel: string; ts: string; name: string; removed: boolean }[];
   /** Private file downloads whose connection is still open (a stalled one stays open until the client hangs up). */
   readonly openDownloads: number;
@@ -335,6 +341,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     },
     get statuses() {
       return state.statuses;
+    },
+    statusOf(channel, threadTs) {
+      return state.shownStatus.get(`${channel}:${threadTs}`) ?? '';
     },
     get reactions() {
       return state.reactions;
@@ -530,11 +539,16 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         if (!message.streaming) return { ok: false, error: 'message_not_in_streaming_state' };
         message.text += str('markdown_text') ?? chunkText(p['chunks']);
         message.history.push(message.text);
-        if (method === 'chat.stopStream') message.streaming = false;
+        if (method === 'chat.stopStream') {
+          message.streaming = false;
+          // "Block formatted elements will be appended to the end of the message."
+          if (Array.isArray(p['blocks'])) message.blocks = [...(message.blocks ?? []), ...(p['blocks'] as unknown[])];
+        }
         return { channel: message.channel, ts: message.ts };
       }
       case 'assistant.threads.setStatus':
         state.statuses.push({ channel: str('channel_id') ?? '', thread_ts: str('thread_ts') ?? '', status: str('status') ?? '' });
+        state.shownStatus.set(`${str('channel_id') ?? ''}:${str('thread_ts') ?? ''}`, str('status') ?? '');
         return {};
       case 'reactions.add':
       case 'reactions.remove': {
@@ -583,6 +597,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   function newMessage(channel: string, threadTs: string | undefined, text: string, blocks: unknown[] | undefined, kind: FakeMessage['kind']): FakeMessage {
     const message: FakeMessage = { channel, ts: nextTs(), thread_ts: threadTs, text, blocks, kind, streaming: false, deleted: false, history: [text] };
     state.messages.push(message);
+    if (threadTs !== undefined) state.shownStatus.delete(`${channel}:${threadTs}`);
     return message;
   }
 
@@ -664,6 +679,7 @@ function freshState() {
     uploads: [] as FakeUpload[],
     calls: [] as FakeCall[],
     statuses: [] as { channel: string; thread_ts: string; status: string }[],
+    shownStatus: new Map<string, string>(),
     reactions: [] as { channel: string; ts: string; name: string; removed: boolean }[],
   };
 }

@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { collectFiles, type FileAccess } from '../../../adapters/slack/receive.js';
+import type { FileAccess } from '../../../adapters/slack/files/download.js';
+import { prepareFiles } from '../../../adapters/slack/prepare.js';
+import { buildTurn } from '../../../adapters/slack/receive.js';
 import type { SlackFile } from '../../../adapters/slack/types.js';
 import { AttachmentError } from '../../../src/core/index.js';
 import { listen, type RecordedRequest, type RunningServer } from '../../fakes/http.js';
@@ -126,11 +128,26 @@ describe('Attachment.open() against the fake Slack', () => {
     await fake.close();
   });
 
+  /** The file as a turn's file, prepared the way a worker does, then opened. */
   async function open(file: Record<string, unknown>): Promise<Readable> {
-    const { attachments, notices } = await collectFiles([file as unknown as SlackFile], access);
+    const event = { type: 'message', channel: 'D1', channel_type: 'im', user: 'U1', ts: '1.1', files: [file as unknown as SlackFile] };
+    const turn = buildTurn('T1', event, { userId: 'UBOT', botId: 'BBOT' });
+    const { attachments, notices } = await prepareFiles(turn, access, AbortSignal.timeout(10_000));
     expect(notices).toEqual([]);
     return attachments[0]!.open();
   }
+
+  it('gives up a download that has not started by the turn\'s deadline, and closes it', async () => {
+    const held = fake.hold({ method: 'download' });
+    const event = { type: 'message', channel: 'D1', channel_type: 'im', user: 'U1', ts: '1.1', files: [fake.hostFile({ id: 'F0HANG0001', name: 'a.csv', mimetype: 'text/csv', bytes: CSV }) as unknown as SlackFile] };
+    const deadline = new AbortController();
+    const { attachments } = await prepareFiles(buildTurn('T1', event, { userId: 'UBOT', botId: 'BBOT' }), access, deadline.signal);
+    const opening = attachments[0]!.open();
+    await held.started;
+    deadline.abort(new Error('the turn passed its deadline'));
+    await expect(opening).rejects.toThrow('the turn passed its deadline');
+    held.release();
+  });
 
   it('streams the whole file', async () => {
     expect(await drain(await open(fake.hostFile({ id: 'F0WHOLE001', name: 'a.csv', mimetype: 'text/csv', bytes: CSV })))).toBe(CSV.length);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createSlackAdapter, type SlackAdapter, type SlackAdapterConfig } from '../../../adapters/slack/index.js';
-import { type ConversationService, createConversationService, createStore, type Store } from '../../../src/core/index.js';
+import { type Core, createCore, openStorage, type Storage, type Store } from '../../../src/core/index.js';
 import { type BotServer, startServer } from '../../../src/server/index.js';
 import { type DeliverOptions, deliverEvent, type FakeSlack, startFakeSlack } from '../../fakes/slack.js';
 import { memoryLogger } from '../../support/logger.js';
@@ -22,7 +22,7 @@ export function sampleFile(name: string): Buffer {
 export interface Harness {
   fake: FakeSlack;
   store: Store;
-  core: ConversationService;
+  core: Core;
   adapter: SlackAdapter;
   server: BotServer;
   engine: FakeEngine;
@@ -34,9 +34,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** A core to drive instead of the scripted one (e.g. the real responses engine from test/support/stack.ts). */
+/** A core to drive instead of the one on the fake engine (e.g. the real responses engine from test/support/stack.ts), already started. */
 export interface Backend {
-  core: ConversationService;
+  core: Core;
   store: Store;
   logs: () => Record<string, unknown>[];
 }
@@ -53,15 +53,23 @@ export async function startHarness(config: HarnessConfig = {}, backend?: Backend
   const fake = await startFakeSlack();
   const engine = createFakeEngine();
   const { logger, lines } = memoryLogger();
-  const store = backend?.store ?? (await createStore('memory://'));
-  const core =
-    backend?.core ??
-    createConversationService({
+  let storage: Storage | undefined;
+  let core: Core;
+  let store: Store;
+  if (backend === undefined) {
+    storage = await openStorage('memory://', { dedupeMs: 60 * 60_000, joinedMs: 60 * 60_000 });
+    store = storage.store;
+    core = createCore({
       store,
+      inbox: storage.inbox,
       engine,
       limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 },
       logger,
+      concurrency: 8,
     });
+  } else {
+    ({ core, store } = backend);
+  }
   const adapter = createSlackAdapter(
     {
       botToken: fake.botToken,
@@ -73,8 +81,10 @@ export async function startHarness(config: HarnessConfig = {}, backend?: Backend
       streamIntervalMs: 0,
       ...(typeof config === 'function' ? config(fake) : config),
     },
-    { core, store, logger },
+    { core, logger },
   );
+  core.register(adapter.platform);
+  if (backend === undefined) core.start();
   await adapter.start();
   const server = await startServer({ port: 0, host: '127.0.0.1', routes: adapter.routes, logger });
   return {
@@ -93,7 +103,10 @@ export async function startHarness(config: HarnessConfig = {}, backend?: Backend
     async close() {
       await adapter.stop();
       await server.close();
-      if (backend === undefined) await store.close();
+      if (storage !== undefined) {
+        await core.stop(0);
+        await storage.close();
+      }
       await fake.close();
     },
   };

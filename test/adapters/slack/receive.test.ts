@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { authorOf, buildTurn, mayCarryToken, messageKeyOf, threadKey, triageEvent } from '../../../adapters/slack/receive.js';
+import { mayCarryToken } from '../../../adapters/slack/files/download.js';
+import { authorOf, buildTurn, messageKeyOf, triageEvent } from '../../../adapters/slack/receive.js';
 import type { SlackMessageEvent } from '../../../adapters/slack/types.js';
 
 const bot = { userId: 'UBOT', botId: 'BBOT' };
@@ -59,28 +60,44 @@ describe('triageEvent with allowed bots (SLACK_ALLOWED_BOT_IDS)', () => {
   it('names the bot as the author of an integration post, which has no user', () => {
     expect(authorOf(ev({ user: undefined, bot_id: 'BREPORTS', subtype: 'bot_message' }))).toBe('BREPORTS');
     expect(authorOf(ev({ user: 'UREPORTS', bot_id: 'BREPORTS' }))).toBe('UREPORTS');
-    const turn = buildTurn({ team: 'T1', event: ev({ user: undefined, bot_id: 'BREPORTS', subtype: 'bot_message' }), bot, attachments: [], notices: [] });
+    const turn = buildTurn('T1', ev({ user: undefined, bot_id: 'BREPORTS', subtype: 'bot_message' }), bot);
     expect(turn.user).toEqual({ id: 'BREPORTS' });
   });
 });
 
 describe('buildTurn', () => {
   it('keys the message by team, channel and ts, and the conversation by its thread', () => {
-    const event = ev({ type: 'app_mention', text: '<@UBOT>  plot &amp; explain', ts: '200.000200', thread_ts: '150.000150' });
-    const turn = buildTurn({ team: 'T1', event, bot, attachments: [], notices: ['one'] });
-    expect(turn).toMatchObject({
+    const event = ev({ type: 'app_mention', text: '<@UBOT>  plot &amp; explain', ts: '200.000200', thread_ts: '150.000150', user_team: 'T2' });
+    expect(buildTurn('T1', event, bot)).toEqual({
       conversation: { platform: 'slack', workspace: 'T1', channel: 'C1', thread: '150.000150' },
       messageKey: 'slack:T1:C1:200.000200',
       user: { id: 'UALICE' },
       text: 'plot & explain',
-      notices: ['one'],
+      files: [],
+      platformData: { channel: 'C1', threadTs: '150.000150', userId: 'UALICE', userTeamId: 'T2', stream: true },
+      twin: 'awaits',
     });
     expect(messageKeyOf('T1', ev({ type: 'app_mention' }))).toBe(messageKeyOf('T1', ev({ type: 'message' })));
-    expect(threadKey('T1', 'C1', '150.000150')).toBe('slack:thread:T1:C1:150.000150');
   });
 
   it('starts a thread under a top-level message', () => {
-    expect(buildTurn({ team: 'T1', event: ev({ ts: '300.1' }), bot, attachments: [], notices: [] }).conversation.thread).toBe('300.1');
+    expect(buildTurn('T1', ev({ ts: '300.1' }), bot).conversation.thread).toBe('300.1');
+  });
+
+  it('describes the files without fetching anything, and tells the twins of a channel mention apart', () => {
+    const file = { id: 'F1', name: 'a.csv', size: 4, mimetype: 'text/csv', url_private: 'https://files.slack.com/a.csv' };
+    const withFile = buildTurn('T1', ev({ type: 'app_mention', text: '<@UBOT> sum', files: [file] }), bot);
+    expect(withFile.files).toEqual([{ sourceId: 'F1', name: 'a.csv', sizeBytes: 4, mimeType: 'text/csv', source: file }]);
+    // An app_mention that carries the files needs no twin; the message twin of a mention completes one that did not.
+    expect(withFile.twin).toBeUndefined();
+    expect(buildTurn('T1', ev({ text: '<@UBOT> sum', files: [file] }), bot).twin).toBe('completes');
+    // In a DM there are no twins; nor for a thread reply without a mention.
+    expect(buildTurn('T1', ev({ channel: 'D1', channel_type: 'im', text: 'sum' }), bot).twin).toBeUndefined();
+    expect(buildTurn('T1', ev({ thread_ts: '90.0', parent_user_id: 'UBOT' }), bot).twin).toBeUndefined();
+  });
+
+  it('asks for the answer whole for another bot (a stream needs a person to watch it)', () => {
+    expect(buildTurn('T1', ev({ user: 'UREPORTS', bot_id: 'BREPORTS', channel_type: 'im' }), bot).platformData['stream']).toBe(false);
   });
 });
 

@@ -1,12 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { buildTurn } from '../../../adapters/slack/receive.js';
-import type { SlackMessageEvent } from '../../../adapters/slack/types.js';
 import { loadConfig } from '../../../src/config/index.js';
-import { createConversationService, ignoreProgress } from '../../../src/core/index.js';
 import { contextTexts, type FakeMessage, messageText, signSlackRequest } from '../../fakes/slack.js';
 import { fixture, type Harness, sampleFile, startHarness } from './harness.js';
-import { createFakeEngine } from '../../fakes/engine.js';
 
 const CHANNEL = 'C0DATA0001';
 const MENTION_TS = '1715000000.000100';
@@ -86,7 +81,9 @@ describe('Slack adapter over the HTTP Events API', () => {
     expect(uploads[1]!.bytes.toString()).toBe('import pandas as pd\ndf = pd.read_excel("/mnt/data/sales.xlsx")\n\n# Output:\n# shape (12, 3)\n');
 
     const statuses = h.fake.statuses.filter((s) => s.thread_ts === MENTION_TS).map((s) => s.status);
-    expect(statuses).toEqual(['is working on it…', 'is reading sales.xlsx…', 'is running code…', '']);
+    expect(statuses).toEqual(['is working on it…', 'is reading sales.xlsx…', 'is running code…']);
+    // The reply cleared the status line: no call was spent on it.
+    expect(h.fake.statusOf(CHANNEL, MENTION_TS)).toBe('');
   });
 
   it('answers a mention once, despite its message twin and a retried delivery', async () => {
@@ -142,11 +139,17 @@ describe('Slack adapter over the HTTP Events API', () => {
     expect(thread[0]!.thread_ts).toBe('1715000100.000200');
   });
 
-  it('answers `help` from the core without running the engine', async () => {
+  it('answers `help` from the core without running the engine, once its message twin says it has no files', async () => {
     const payload = fixture<Payload>('app_mention_with_file', h.fake);
     payload.event = { ...payload.event, text: `<@${h.fake.botUserId}>  help `, files: undefined };
+    const twin = fixture<Payload>('message_channel_twin', h.fake);
+    twin.event = { ...twin.event, text: `<@${h.fake.botUserId}>  help `, files: undefined, subtype: undefined };
+    const started = Date.now();
     await h.deliver(payload);
+    await h.deliver(twin);
     await h.settle();
+    // The app_mention came first without files: it waited for its twin, which said there are none, and no longer.
+    expect(Date.now() - started).toBeLessThan(1900);
     expect(h.engine.calls).toEqual([]);
     expect(messageText(visible(CHANNEL, MENTION_TS)[0]!)).toContain('Commands:');
   });
@@ -230,28 +233,6 @@ describe('Slack adapter over the HTTP Events API', () => {
     expect(secondPosted).toBeGreaterThan(chartShared);
   });
 
-  it('takes its progress back when another replica already answered the message', async () => {
-    h.fake.fail({ method: 'assistant.threads.setStatus', error: 'missing_scope', times: 100 });
-    const payload = fixture<Payload>('message_im', h.fake);
-    // Another replica, sharing the store, answered this very message before this one got it.
-    const replica = createConversationService({
-      store: h.store,
-      engine: createFakeEngine(),
-      limits: { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 1000 },
-      logger: pino({ level: 'silent' }),
-    });
-    const bot = { userId: h.fake.botUserId, botId: h.fake.botId };
-    await replica.handle(buildTurn({ team: h.fake.teamId, event: payload.event as unknown as SlackMessageEvent, bot, attachments: [], notices: [] }), ignoreProgress);
-
-    await h.deliver(payload);
-    await h.settle();
-    expect(h.engine.calls).toEqual([]);
-    // The status message went up at once, and came down again once the core said the message was answered already.
-    expect(h.fake.callsTo('chat.postMessage').map((c) => String(c.params['text']))).toEqual([expect.stringMatching(/^:hourglass_flowing_sand: /)]);
-    expect(h.fake.callsTo('chat.delete')).toHaveLength(1);
-    expect(visible('D0ALICE001', '1715000100.000200')).toEqual([]);
-  });
-
   it('survives a 429 from Slack: the answer is posted after Retry-After', async () => {
     h.engine.script.push({ text: 'x = 1' });
     h.fake.fail({ method: 'chat.postMessage', status: 429, retryAfterSec: 1 });
@@ -278,9 +259,14 @@ describe('Slack adapter over the HTTP Events API', () => {
     expect(contextTexts(thread.at(-1)!).join('')).toContain('I could not upload *Costs*');
   });
 
-  it('streams the answer as it is written, then rewrites it as Slack text', async () => {
+  it('streams the answer as it is written, and ends the stream with the rest of it and the notices, without a rewrite', async () => {
     let release!: () => void;
-    h.engine.script.push({ deltas: ['**Hello', '** world'], text: '**Hello** world, final.', gate: new Promise<void>((r) => (release = r)) });
+    h.engine.script.push({
+      deltas: ['**Hello', '** world'],
+      text: '**Hello** world, final.',
+      notices: ['**movie.mp4** skipped: not supported.'],
+      gate: new Promise<void>((r) => (release = r)),
+    });
     await h.deliver(fixture('app_mention_with_file', h.fake));
     await h.fake.waitFor(() => h.fake.messages.some((m) => m.kind === 'stream' && m.text.includes('world')), 'the streamed text');
     release();
@@ -290,7 +276,12 @@ describe('Slack adapter over the HTTP Events API', () => {
     expect(thread[0]!.kind).toBe('stream');
     expect(thread[0]!.streaming).toBe(false);
     expect(thread[0]!.history).toContain('**Hello** world');
-    expect(messageText(thread[0]!)).toBe('*Hello* world, final.');
+    // Slack renders the stream's markdown; the final text needs no chat.update.
+    expect(thread[0]!.text).toBe('**Hello** world, final.');
+    // The mention's own file is not hosted here: its notice and the engine's ride on the stream's end.
+    expect(contextTexts(thread[0]!)).toEqual(['*sales.xlsx* is no longer available in Slack (it may have been deleted).', '*movie.mp4* skipped: not supported.']);
+    expect(h.fake.callsTo('chat.update')).toEqual([]);
+    expect(h.fake.callsTo('chat.stopStream')[0]!.params).toMatchObject({ markdown_text: ', final.' });
     expect(h.fake.callsTo('chat.startStream')[0]!.params).toMatchObject({ recipient_user_id: 'U0ALICE001', recipient_team_id: 'T0CRUNCH01' });
   });
 

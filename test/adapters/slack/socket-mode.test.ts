@@ -33,7 +33,7 @@ describe('Slack end to end over Socket Mode, with the responses engine', () => {
     await stack.close();
   });
 
-  const answers = () => h.fake.thread(CHANNEL, MENTION_TS).map(messageText);
+  const answers = () => h.fake.thread(CHANNEL, MENTION_TS).map((m) => messageText(m).trim());
   const responsesCreated = () => stack.openai.requests.filter((r) => r.method === 'POST' && r.endpoint === '/responses');
 
   it('answers over the socket: acks first, one answer despite a redelivery, and still answers after a refresh', async () => {
@@ -61,7 +61,7 @@ describe('Slack end to end over Socket Mode, with the responses engine', () => {
     await h.settle();
 
     expect([...stack.openai.files.values()].map((f) => f.filename)).toContain('sales.xlsx');
-    expect(answers()).toEqual(['Revenue peaked in *March* (1,200).']);
+    expect(answers()).toEqual(['Revenue peaked in **March** (1,200).']);
     const uploads = () => h.fake.threadUploads(CHANNEL, MENTION_TS).map((u) => [u.filename, u.title]);
     expect(uploads()).toEqual([
       ['revenue_by_month.png', 'Revenue by month'],
@@ -73,7 +73,7 @@ describe('Slack end to end over Socket Mode, with the responses engine', () => {
     const retried = await h.fake.socket.deliver(mention, { retryAttempt: 1, retryReason: 'timeout' });
     await h.settle();
     expect(retried.envelope_id).not.toBe(ack.envelope_id);
-    expect(answers()).toEqual(['Revenue peaked in *March* (1,200).']);
+    expect(answers()).toEqual(['Revenue peaked in **March** (1,200).']);
     expect(uploads()).toHaveLength(2);
     expect(responsesCreated()).toHaveLength(1);
 
@@ -90,7 +90,7 @@ describe('Slack end to end over Socket Mode, with the responses engine', () => {
     const followUp = await h.fake.socket.deliver(fixture('message_thread_reply', h.fake));
     expect(followUp.connection).toBeGreaterThan(refreshed.id);
     await h.settle();
-    expect(answers()).toEqual(['Revenue peaked in *March* (1,200).', 'By region: North leads.']);
+    expect(answers()).toEqual(['Revenue peaked in **March** (1,200).', 'By region: North leads.']);
     const conversations = responsesCreated().map((r) => (r.body as { conversation?: unknown }).conversation);
     expect(conversations).toHaveLength(2);
     expect(conversations[1]).toEqual(conversations[0]);
@@ -110,7 +110,7 @@ describe('Socket Mode start-up', () => {
     const { store, logger, core } = await fakeDeps();
     const adapter = createSlackAdapter(
       { botToken: fake.botToken, signingSecret: undefined, appToken: 'xapp-1-A0CRUNCHAPP-1-revoked', apiUrl: fake.apiUrl },
-      { core, store, logger },
+      { core, logger },
     );
     try {
       const started = adapter.start();

@@ -227,7 +227,7 @@ describe('teams end to end: security', () => {
     const s = await stack();
     const response = await s.send(s.fixture('personal-text'), await token(s));
     expect(response.status).toBe(401);
-    await s.adapter.idle();
+    await s.settle();
     expect(s.openai.requests).toHaveLength(0);
     expect(s.fake.recorded).toHaveLength(0);
   });

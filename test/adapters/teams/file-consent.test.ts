@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { OFFER_EXPIRED, OFFER_NOT_YOURS } from '../../../adapters/teams/file-consent.js';
+import { OFFER_EXPIRED, OFFER_NOT_YOURS } from '../../../adapters/teams/files/file-consent.js';
 import { listen, type RunningServer } from '../../fakes/http.js';
 import type { RecordedActivity } from '../../fakes/teams.js';
 import type { UploadInfo } from '../../fakes/teams-onedrive.js';
@@ -50,7 +50,7 @@ function consentInvoke(s: Stack, action: 'accept' | 'decline', card: RecordedAct
 async function invoke(s: Stack, activity: Record<string, any>): Promise<{ status: number; body: string }> {
   const response = await s.send(activity);
   const result = { status: response.status, body: await response.text() };
-  await s.adapter.idle();
+  await s.settle();
   return result;
 }
 
@@ -95,7 +95,7 @@ describe('teams file consent: personal chat', () => {
     } finally {
       release();
     }
-    await s.adapter.idle();
+    await s.settle();
 
     expect(s.fake.oneDrive.uploaded('outliers.csv')?.equals(Buffer.from(CSV))).toBe(true);
     const size = Buffer.byteLength(CSV);

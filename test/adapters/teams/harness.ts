@@ -4,7 +4,7 @@ import { deflateSync } from 'node:zlib';
 import { pino, type Logger } from 'pino';
 import { afterEach } from 'vitest';
 import { createTeamsAdapter, type TeamsAdapterConfig, type TeamsChatAdapter } from '../../../adapters/teams/index.js';
-import { createConversationService, createStore, type ConversationService, type RouteHandler, type Store } from '../../../src/core/index.js';
+import { type Core, createCore, openStorage, type RouteHandler, type Store } from '../../../src/core/index.js';
 import { createFakeEngine, type FakeEngine, type FakeScript } from '../../fakes/engine.js';
 import { startServer, type BotServer } from '../../../src/server/index.js';
 import type { FakeOpenAI } from '../../fakes/openai.js';
@@ -21,7 +21,7 @@ export interface Stack {
   fake: FakeTeams;
   bot: BotServer;
   adapter: TeamsChatAdapter;
-  core: ConversationService;
+  core: Core;
   store: Store;
   /** The fake OpenAI behind the real engine (undefined with a scripted engine). */
   openai: FakeOpenAI;
@@ -36,6 +36,8 @@ export interface Stack {
   send(activity: Record<string, any>, token?: string | null): Promise<Response>;
   /** Sends and waits until the bot has posted everything for it. */
   ask(activity: Record<string, any>): Promise<void>;
+  /** Waits until every request received is handled and every turn accepted is answered. */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,7 +67,7 @@ export function stacksClosedAfterEach(): (options?: StackOptions) => Promise<Sta
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const auth = options.auth ?? true;
   const fake = await startFakeTeams({ requireBotToken: auth, ...options.fake });
-  let core: ConversationService;
+  let core: Core;
   let store: Store;
   let logger: Logger;
   let logs: () => Array<Record<string, unknown>>;
@@ -93,9 +95,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }),
     );
     logs = () => lines;
-    store = await createStore('memory://');
-    core = createConversationService({ store, engine, limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 }, logger });
-    closeCore = () => store.close();
+    const storage = await openStorage('memory://', { dedupeMs: 60 * 60_000, joinedMs: 60 * 60_000 });
+    store = storage.store;
+    core = createCore({ store, inbox: storage.inbox, engine, limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 }, logger, concurrency: 8 });
+    core.start();
+    closeCore = async () => {
+      await core.stop(0);
+      await storage.close();
+    };
   }
   const clock = { now: Date.now() };
   let route: RouteHandler[] = [];
@@ -120,6 +127,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     { core, store, logger },
   );
+  core.register(adapter.platform);
   route = adapter.routes;
   await adapter.start();
 
@@ -156,6 +164,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async ask(activity) {
       const response = await stack.send(activity);
       if (response.status !== 200) throw new Error(`bot answered ${response.status}: ${await response.text()}`);
+      await stack.settle();
+    },
+    async settle() {
+      await adapter.idle();
+      await core.idle();
       await adapter.idle();
     },
     async close() {

@@ -54,7 +54,7 @@ describe('teams ordering', () => {
     } finally {
       release();
     }
-    await s.adapter.idle();
+    await s.settle();
 
     expect(s.engine.calls.map((c) => [c.text, c.files.map((f) => f.name)])).toEqual([
       ['summarise Q3 budget.xlsx please', ['Q3 budget.xlsx']],

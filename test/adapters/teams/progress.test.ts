@@ -156,7 +156,7 @@ describe('teams progress', () => {
       duplicateSent = s.fake.recorded.slice(before);
     } finally {
       release();
-      await s.adapter.idle();
+      await s.settle();
     }
     expect(duplicateSent).toEqual([]);
     expect(s.fake.recorded.filter((r) => r.activity.type === 'typing')).toHaveLength(1);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { channelRefusal, checkTenant, hintsFromHtml, receiveActivity, splitConversationId } from '../../../adapters/teams/receive.js';
-import { drivePath } from '../../../adapters/teams/graph.js';
-import { urlPolicy } from '../../../adapters/teams/urls.js';
+import { drivePath } from '../../../adapters/teams/files/graph.js';
+import type { TeamsTurnData } from '../../../adapters/teams/types.js';
 
 const BOT = '28:00000000-0000-4000-8000-00000000b07a';
 const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -17,18 +17,23 @@ function fixture(name: string): Record<string, any> {
   return JSON.parse(text) as Record<string, any>;
 }
 
-const options = { allowedTenants: [], authorization: async () => undefined, urls: urlPolicy('https://smba.trafficmanager.net/emea/', false) };
+const options = { allowedTenants: [] };
+const dataOf = (r: { turn: { platformData: unknown } }) => r.turn.platformData as unknown as TeamsTurnData;
 
 describe('receiveActivity', () => {
   it('keys a personal chat by its conversation, with a download-info file', () => {
     const r = receiveActivity(fixture('personal-file'), options);
     if (r.kind !== 'turn') throw new Error(r.kind);
-    expect(r.scope).toBe('personal');
+    expect(dataOf(r).scope).toBe('personal');
+    // Where to answer, for whichever worker runs the turn: the conversation reference, as plain JSON.
+    expect(dataOf(r).reference).toMatchObject({ serviceUrl: 'https://smba.trafficmanager.net/emea/', conversation: { id: 'a:1Tq0mJ3yXw8-personal-megan' } });
     expect(r.turn.conversation).toEqual({ platform: 'teams', workspace: TENANT, channel: 'a:1Tq0mJ3yXw8-personal-megan', thread: 'a:1Tq0mJ3yXw8-personal-megan' });
     expect(r.turn.messageKey).toBe('teams:a:1Tq0mJ3yXw8-personal-megan:1772446531200');
     expect(r.turn.user).toEqual({ id: '6de8fa26-6e1b-4a6e-9a5b-1b2d5a0c9f11', name: 'Megan Bowen' });
-    expect(r.turn.attachments.map((a) => [a.name, a.sourceId])).toEqual([['sales.xlsx', 'teams:file:1150D938-8870-4044-9F2C-5BBDEBA70C9D']]);
-    expect(r.fileHints).toEqual([]);
+    expect(r.turn.files).toEqual([
+      { sourceId: 'teams:file:1150D938-8870-4044-9F2C-5BBDEBA70C9D', name: 'sales.xlsx', source: { kind: 'download', url: 'https://contoso-my.sharepoint.com/download?token=abc' } },
+    ]);
+    expect(dataOf(r).fileHints).toEqual([]);
   });
 
   it('keys a channel message by the reply-chain root, for the root and for replies', () => {
@@ -39,21 +44,23 @@ describe('receiveActivity', () => {
     expect(reply.turn.conversation).toEqual(root.turn.conversation);
     expect(reply.turn.messageKey).not.toBe(root.turn.messageKey);
     expect(root.turn.text).toBe('what is the average of 3, 5 and 10?');
-    expect(root.graph).toMatchObject({ kind: 'channel', teamThreadId: '19:team0000000000000a@thread.tacv2', rootId: '1772449200100' });
+    expect(dataOf(root).graph).toMatchObject({ kind: 'channel', teamThreadId: '19:team0000000000000a@thread.tacv2', rootId: '1772449200100' });
   });
 
   it('keeps pasted images as attachments and does not double count the HTML copy', () => {
     const r = receiveActivity(fixture('inline-image'), options);
     if (r.kind !== 'turn') throw new Error(r.kind);
-    expect(r.turn.attachments.map((a) => a.name)).toEqual(['pasted-image-1.png']);
-    expect(r.fileHints).toEqual([]);
+    expect(r.turn.files.map((f) => [f.name, f.source])).toEqual([
+      ['pasted-image-1.png', { kind: 'image', url: 'https://smba.trafficmanager.net/emea/v3/attachments/0-weu-d3/views/original' }],
+    ]);
+    expect(dataOf(r).fileHints).toEqual([]);
   });
 
   it('reports channel file links as hints', () => {
     const r = receiveActivity(fixture('channel-file-link'), options);
     if (r.kind !== 'turn') throw new Error(r.kind);
-    expect(r.turn.attachments).toEqual([]);
-    expect(r.fileHints.map((h) => h.name)).toEqual(['Q3 budget.xlsx', 'the attached file']);
+    expect(r.turn.files).toEqual([]);
+    expect(dataOf(r).fileHints.map((h) => h.name)).toEqual(['Q3 budget.xlsx', 'the attached file']);
   });
 
   it('ignores non-messages, its own messages and unmentioned channel messages', () => {

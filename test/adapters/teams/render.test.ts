@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeActivity, type LoadedReply, renderReply, sizeOf } from '../../../adapters/teams/render.js';
-import { sign, verify } from '../../../adapters/teams/signed-urls.js';
+import { codeActivity, type LoadedReply, renderReply, sizeOf } from '../../../adapters/teams/render/cards.js';
+import { sign, verify } from '../../../adapters/teams/files/signed-urls.js';
 import { textReply } from '../../../src/core/index.js';
 import { fakePng, postedCards, startStack, type Stack } from './harness.js';
 

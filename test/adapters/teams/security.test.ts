@@ -51,7 +51,7 @@ describe('teams security: channels and tenants', () => {
     activity.conversation = { id: 'webchat-conversation-1', conversationType: 'personal', tenantId: TENANT };
     const response = await s.send(activity);
     expect(response.status).toBe(403);
-    await s.adapter.idle();
+    await s.settle();
     expect(s.engine.calls).toEqual([]);
     expect(s.fake.recorded).toEqual([]);
     expect(s.fake.downloads).toEqual([]);
@@ -63,7 +63,7 @@ describe('teams security: channels and tenants', () => {
     const invoke = s.fixture('file-consent-accept', { offerId: '00000000-0000-4000-8000-000000000000', replyToId: 'x', ...s.fake.oneDrive.session('a.csv') });
     invoke.channelId = 'webchat';
     expect((await s.send(invoke)).status).toBe(403);
-    await s.adapter.idle();
+    await s.settle();
     expect(s.fake.recorded).toEqual([]);
   });
 
@@ -161,7 +161,7 @@ describe('teams security: URLs from activities', () => {
     activity.text = 'what is &#99999999; and &#x110000;?';
     const response = await s.send(activity);
     expect(response.status).toBe(200);
-    await s.adapter.idle();
+    await s.settle();
     expect(s.engine.calls.map((c) => c.text)).toEqual(['what is &#99999999; and &#x110000;?']);
     expect(postedTexts(s.fake)).toContain('ok');
   });
@@ -221,7 +221,7 @@ describe('teams security: authentication off', () => {
       body: JSON.stringify(s.fixture('personal-text')),
     });
     expect(response.status).toBe(401);
-    await s.adapter.idle();
+    await s.settle();
     expect(s.engine.calls).toEqual([]);
     expect(s.fake.recorded).toEqual([]);
     expect(s.logs().some((l) => String(l.msg).startsWith('teams request refused') && Array.isArray(l.headers) && l.headers.includes(header))).toBe(true);

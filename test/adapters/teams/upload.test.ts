@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { UPLOAD_RANGE_UNIT, UploadError, uploadToSession } from '../../../adapters/teams/upload.js';
+import { UPLOAD_RANGE_UNIT, UploadError, uploadToSession } from '../../../adapters/teams/files/upload.js';
 import { type FakeTeams, startFakeTeams } from '../../fakes/teams.js';
 
 /** OneDrive upload sessions (the `uploadUrl` of an accepted file consent), against the strict fake. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkUrl, mayReceiveToken, urlPolicy } from '../../../adapters/teams/urls.js';
+import { checkUrl, mayReceiveToken, urlPolicy } from '../../../adapters/teams/auth/urls.js';
 
 const teams = urlPolicy('https://smba.trafficmanager.net/emea/', false);
 const refused = (raw: string, policy = teams) => {

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Activity } from 'botbuilder';
 import type { Logger } from 'pino';
-import { retryAfterMs } from '../../src/core/index.js';
+import { retryAfterMs } from '../../../src/core/index.js';
 
 /**
  * Raw POSTs to the Bot Framework connector, for the few activities the SDK would mangle: botbuilder 4.23.3's

@@ -16,6 +16,28 @@ import type { Logger } from 'pino';
 // Bolt receivers for the two connection modes, and Bolt's logger on pino. Transport only: no turn logic.
 
 /**
+ * Holds a delivery's acknowledgement back until the listeners have handed its turn to the core: Slack is
+ * acknowledged once the turn is recorded, and not at all when the listener refuses the delivery (the store
+ * could not record it), so that Slack delivers it again. Bolt acks events before it runs the listeners;
+ * here that ack only notes that it may be sent.
+ */
+export class HeldAcks {
+  private readonly refused = new WeakSet<object>();
+
+  /** Called by a listener: this delivery must not be acknowledged. */
+  refuse(body: object): void {
+    this.refused.add(body);
+  }
+
+  async process(app: App, event: ReceiverEvent, refuse: () => void | Promise<void>): Promise<void> {
+    let response: unknown[] = [];
+    await app.processEvent({ ...event, ack: async (...args: unknown[]) => void (response = args) });
+    if (this.refused.has(event.body)) return refuse();
+    await (event.ack as (...args: unknown[]) => Promise<void>)(...response);
+  }
+}
+
+/**
  * The HTTP Events API endpoint, mounted on the bot's server: Bolt's own pieces (body buffering, v0 signature
  * verification with its 5-minute window, url_verification, the ack) with an injectable clock, and every
  * delivery tracked so that `idle()` can wait for it. `processBeforeResponse` is false: the 200 goes out first.
@@ -29,6 +51,7 @@ export class EventsReceiver implements Receiver {
     private readonly now: () => number,
     private readonly boltLogger: BoltLogger,
     private readonly log: Logger,
+    private readonly acks: HeldAcks,
   ) {}
 
   init(app: App): void {
@@ -81,12 +104,14 @@ export class EventsReceiver implements Receiver {
     });
     const retryNum = HTTPModuleFunctions.extractRetryNumFromHTTPRequest(req);
     const retryReason = HTTPModuleFunctions.extractRetryReasonFromHTTPRequest(req);
-    const processing = this.app!.processEvent({
+    const event: ReceiverEvent = {
       body,
       ack: ack.bind(),
       ...(retryNum !== undefined ? { retryNum } : {}),
       ...(retryReason !== undefined ? { retryReason } : {}),
-    });
+    };
+    // Not acknowledged: Slack delivers it again (three retries over about five minutes).
+    const processing = this.acks.process(this.app!, event, () => HTTPModuleFunctions.buildNoBodyResponse(res, 503));
     await this.track(processing).catch((err: unknown) => {
       this.log.error({ err }, 'Slack event dispatch failed');
       if (!res.headersSent) HTTPModuleFunctions.buildNoBodyResponse(res, 500);
@@ -104,15 +129,19 @@ export class EventsReceiver implements Receiver {
 export class SocketReceiver extends SocketModeReceiver {
   private track: <T>(work: Promise<T>) => Promise<T> = (work) => work;
   private accepting: () => boolean = () => true;
+  private acks = new HeldAcks();
 
-  onProcessing(track: <T>(work: Promise<T>) => Promise<T>, accepting: () => boolean): void {
+  onProcessing(track: <T>(work: Promise<T>) => Promise<T>, accepting: () => boolean, acks: HeldAcks): void {
     this.track = track;
     this.accepting = accepting;
+    this.acks = acks;
   }
 
   override init(app: App): void {
     // Bolt's receiver calls nothing on the app but processEvent; a proxy puts this receiver's checks in front of it.
-    const deliver = (event: ReceiverEvent): Promise<void> => (this.accepting() ? this.track(app.processEvent(event)) : Promise.resolve());
+    // A refused delivery is left unacknowledged: Slack sends it again.
+    const deliver = (event: ReceiverEvent): Promise<void> =>
+      this.accepting() ? this.track(this.acks.process(app, event, () => undefined)) : Promise.resolve();
     super.init(new Proxy(app, { get: (target, key, proxy) => (key === 'processEvent' ? deliver : Reflect.get(target, key, proxy)) }));
   }
 

@@ -1,15 +1,14 @@
 import type { Activity } from 'botbuilder';
 import type { Logger } from 'pino';
-import type { Progress, ProgressSink } from '../../src/core/index.js';
+import type { Progress, ProgressSink } from '../../../src/core/index.js';
 
 /**
  * What the user sees while a turn runs:
- *  - in personal and group chats, a typing indicator as soon as the turn is known to be fresh (the core's
- *    first progress event, or `typingFallbackMs` after start() while the core is still working), repeated
- *    every few seconds until the answer is posted. Never in channels: Teams shows no bot typing indicator
- *    there, and the Agents Playground rejects typing in a reply chain (`Invalid conversation id …;messageid=…`
- *    at setBotTypingStatus) and then loses the message posted right after it. Never for a resent activity
- *    either: the core answers a duplicate without any progress, long before the fallback;
+ *  - in personal and group chats, a typing indicator from the moment a worker starts the turn (the core
+ *    only starts a turn it has claimed, so a resent activity never shows any), repeated every few seconds
+ *    until the answer is posted. Never in channels: Teams shows no bot typing indicator there, and the Agents
+ *    Playground rejects typing in a reply chain (`Invalid conversation id …;messageid=…` at
+ *    setBotTypingStatus) and then loses the message posted right after it;
  *  - a status message ("⏳ running code…") posted at the first engine status and edited in place
  *    (updateActivity) as statuses change, ending as "✅ Done in 12 s";
  *  - in personal chat, the answer text streamed as the model writes it (Teams streaming protocol: typing
@@ -24,6 +23,7 @@ export interface TurnIO {
   /** Sends through the SDK (typing, status message); resolves to the new activity id. */
   send(activity: Partial<Activity>): Promise<string | undefined>;
   update(activity: Partial<Activity> & { id: string }): Promise<void>;
+  remove(id: string): Promise<void>;
   /** Sends bypassing the SDK serializer, which drops the streaminfo entity's fields (botbuilder-js#4902). */
   sendRaw(activity: Partial<Activity>, options: { attempts: number }): Promise<string | undefined>;
 }
@@ -32,19 +32,16 @@ export interface PresenterOptions {
   /** Send typing indicators at all (personal and group chats; false in channels). */
   typing: boolean;
   typingIntervalMs: number;
-  /**
-   * How long after start() to begin typing when no progress came yet (a fresh turn queued behind another,
-   * a command the engine never sees). The core answers a duplicate delivery well within it. Default 500 ms.
-   */
-  typingFallbackMs?: number;
   /** Teams accepts about one streaming update per second. */
   streamIntervalMs: number;
   streaming: boolean;
   logger: Logger;
   now?: () => number;
+  /** The status message an earlier attempt at this turn posted, to be reused. */
+  statusId?: string;
+  /** Told the ids of the status and stream messages as they are created, for a resumed attempt. */
+  remember?: (ids: { statusId?: string; streamId?: string }) => Promise<void>;
 }
-
-const DEFAULT_TYPING_FALLBACK_MS = 500;
 
 /** Teams rejects a stream's informative text over 1 KB; statuses are short, but be safe. */
 const MAX_STATUS_CHARS = 900;
@@ -52,7 +49,6 @@ const MAX_STATUS_CHARS = 900;
 export class ProgressPresenter {
   private chain: Promise<void> = Promise.resolve();
   private typingTimer: NodeJS.Timeout | undefined;
-  private typingFallback: NodeJS.Timeout | undefined;
   private typingStarted = false;
   private statusId: string | undefined;
   private statusPending: string | undefined;
@@ -73,23 +69,13 @@ export class ProgressPresenter {
   ) {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
-  }
-
-  /**
-   * Call just before handing the turn to the core. Typing begins at the first progress event (the core only
-   * reports progress for a fresh turn), or after `typingFallbackMs` if the core is still busy by then.
-   */
-  start(): void {
-    if (!this.options.typing || this.closed) return;
-    this.typingFallback = setTimeout(() => this.startTyping(), this.options.typingFallbackMs ?? DEFAULT_TYPING_FALLBACK_MS);
-    this.typingFallback.unref();
+    this.statusId = options.statusId;
   }
 
   /** Typing indicator now and every `typingIntervalMs` until close(); once per turn. */
-  private startTyping(): void {
+  startTyping(): void {
     if (!this.options.typing || this.typingStarted || this.closed) return;
     this.typingStarted = true;
-    clearTimeout(this.typingFallback);
     this.typing();
     this.typingTimer = setInterval(() => {
       if (this.streamId === undefined || this.streamFailed) this.typing();
@@ -117,13 +103,12 @@ export class ProgressPresenter {
     return this.streamId !== undefined && !this.streamFailed;
   }
 
-  /** Stops typing, waits for pending updates, and marks the status message done (or stopped). */
-  async close(outcome: 'done' | 'failed' | 'duplicate'): Promise<void> {
+  /** Stops typing, waits for pending updates, and marks the status message done (or stopped); `suspended` leaves it. */
+  async close(outcome: 'done' | 'failed' | 'suspended'): Promise<void> {
     this.closed = true;
-    clearTimeout(this.typingFallback);
     clearInterval(this.typingTimer);
     await this.chain;
-    if (this.statusId !== undefined && outcome !== 'duplicate') {
+    if (this.statusId !== undefined && outcome !== 'suspended') {
       const seconds = Math.max(1, Math.round((this.now() - this.startedAt) / 1000));
       const text = outcome === 'done' ? `✅ Done in ${seconds} s` : `⚠️ Stopped after ${seconds} s`;
       await this.io.update({ type: 'message', id: this.statusId, text }).catch((err: unknown) => this.warn(err, 'status message'));
@@ -175,8 +160,10 @@ export class ProgressPresenter {
     this.statusPending = undefined;
     if (text === undefined || this.closed) return;
     const activity = { type: 'message', text: `⏳ ${text}` } as const;
-    if (this.statusId === undefined) this.statusId = await this.io.send(activity);
-    else await this.io.update({ ...activity, id: this.statusId });
+    if (this.statusId === undefined) {
+      this.statusId = await this.io.send(activity);
+      if (this.statusId !== undefined) await this.options.remember?.({ statusId: this.statusId });
+    } else await this.io.update({ ...activity, id: this.statusId });
   }
 
   private scheduleStream(): void {
@@ -205,6 +192,7 @@ export class ProgressPresenter {
       if (this.streamId === undefined) {
         if (id === undefined) throw new Error('Teams returned no stream id');
         this.streamId = id;
+        await this.options.remember?.({ streamId: id });
       }
     } catch (err) {
       // 403 (user pressed Stop, stream over two minutes, streaming not allowed) or anything else: the

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { codeFile, composeMessages, MAX_MESSAGE_CHARS } from '../../../adapters/slack/render.js';
+import { codeFile, composeMessages, MAX_MESSAGE_CHARS } from '../../../adapters/slack/render/compose.js';
 import { textReply } from '../../../src/core/index.js';
 
 describe('composeMessages', () => {

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { retryAfterMs } from '../../src/core/index.js';
+import { retryAfterMs } from '../../../src/core/index.js';
 
 /**
  * Bytes → an OneDrive upload session: the `uploadUrl` Teams hands over when the user accepts a file consent

@@ -1,6 +1,6 @@
 import { ConfigurationBotFrameworkAuthentication } from 'botbuilder';
 import type { Logger } from 'pino';
-import type { TeamsAdapterConfig } from './types.js';
+import type { TeamsAdapterConfig } from '../types.js';
 
 export type BotAuthentication = ConfigurationBotFrameworkAuthentication;
 type CredentialsFactory = NonNullable<ConstructorParameters<typeof ConfigurationBotFrameworkAuthentication>[1]>;

@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { AttachmentError, type Attachment } from '../../src/core/index.js';
-import type { RequestSigner } from './auth.js';
-import type { FileDownloadInfo } from './types.js';
-import { checkUrl, fetchChecked, mayReceiveToken, UnsafeUrlError, type UrlPolicy } from './urls.js';
+import { AttachmentError, type Attachment, type FileRef } from '../../../src/core/index.js';
+import type { RequestSigner } from '../auth/auth.js';
+import type { TeamsFileSource } from '../types.js';
+import { checkUrl, fetchChecked, mayReceiveToken, UnsafeUrlError, type UrlPolicy } from '../auth/urls.js';
 
 /**
- * Turns Teams attachments into core Attachments whose `open()` streams the download: nothing is buffered,
+ * Turns a Teams turn's files into core Attachments whose `open()` streams the download: nothing is buffered,
  * and nothing is fetched until the core has screened the name, type and size.
  */
 
@@ -14,45 +14,31 @@ import { checkUrl, fetchChecked, mayReceiveToken, UnsafeUrlError, type UrlPolicy
 export type BotAuthorization = () => Promise<string | undefined>;
 
 /**
- * A file from personal chat: `downloadUrl` is pre-authenticated and short-lived (a few minutes). It comes
- * from the activity, so it is fetched only if `policy` allows it (https, no private addresses), never with a token.
+ * A file of the turn as an Attachment whose `open()` streams the download. A file from personal chat has a
+ * pre-authenticated, short-lived `downloadUrl` (a few minutes), fetched only if `policy` allows it (https, no
+ * private addresses), never with a token. A pasted image's `contentUrl` lives on the Bot Framework connector
+ * and needs the bot's bearer token, which goes only to Teams hosts or the activity's serviceUrl (see
+ * urls.ts); an image anywhere else is refused, not fetched. Every download ends with the turn's deadline.
  */
-export function fileDownloadAttachment(name: string, info: FileDownloadInfo, mimeType: string | undefined, policy: UrlPolicy): Attachment {
+export function teamsAttachment(ref: FileRef, authorization: BotAuthorization, policy: UrlPolicy, deadline: AbortSignal): Attachment {
+  const source = ref.source as unknown as TeamsFileSource;
+  const { name } = ref;
+  const base = { sourceId: ref.sourceId, name, ...(ref.mimeType !== undefined ? { mimeType: ref.mimeType } : {}) };
+  if (source.kind === 'download') {
+    return {
+      ...base,
+      open: async (signal = deadline) => {
+        if (source.url === undefined) throw new AttachmentError(`**${name}** skipped: Teams sent no download link for it.`);
+        return download(source.url, name, { policy, signal }, 'the download link expired; please send the file again.');
+      },
+    };
+  }
   return {
-    sourceId: `teams:file:${info.uniqueId ?? name}`,
-    name,
-    ...(mimeType !== undefined ? { mimeType } : {}),
-    open: () => {
-      if (info.downloadUrl === undefined) throw new AttachmentError(`**${name}** skipped: Teams sent no download link for it.`);
-      return download(info.downloadUrl, name, { policy }, 'the download link expired; please send the file again.');
-    },
-  };
-}
-
-/**
- * An image pasted into the message: its `contentUrl` lives on the Bot Framework connector and needs the
- * bot's bearer token, which `authorization` provides while the turn runs. The token goes only to Teams hosts
- * or the activity's serviceUrl (see urls.ts); an image anywhere else is refused, not fetched.
- */
-export function inlineImageAttachment(
-  index: number,
-  contentType: string,
-  contentUrl: string,
-  authorization: BotAuthorization,
-  policy: UrlPolicy,
-): Attachment {
-  const subtype = contentType.split('/')[1]?.toLowerCase() ?? '*';
-  // Teams often declares pasted images as "image/*"; screenshots are PNG, so that is the best guess.
-  const ext = subtype === 'jpeg' || subtype === 'jpg' ? 'jpg' : subtype === 'gif' ? 'gif' : 'png';
-  const name = `pasted-image-${index + 1}.${ext}`;
-  return {
-    sourceId: `teams:image:${contentUrl}`,
-    name,
-    ...(subtype !== '*' ? { mimeType: contentType } : {}),
-    open: async () => {
+    ...base,
+    open: async (signal = deadline) => {
       let url: URL | undefined;
       try {
-        url = checkUrl(contentUrl, policy);
+        url = checkUrl(source.url, policy);
       } catch {
         url = undefined;
       }
@@ -60,13 +46,15 @@ export function inlineImageAttachment(
         throw new AttachmentError(`**${name}** skipped: its link does not point to Teams, so I did not download it. Please paste the image again.`);
       }
       const sendTokenTo = (hop: URL) => mayReceiveToken(hop, policy);
-      return download(contentUrl, name, { policy, authorization: await authorization(), sendTokenTo }, 'Teams refused the image download; please paste it again.');
+      return download(source.url, name, { policy, authorization: await authorization(), sendTokenTo, signal }, 'Teams refused the image download; please paste it again.');
     },
   };
 }
 
 export interface DownloadOptions {
   policy: UrlPolicy;
+  /** Ends the download (the turn's deadline). */
+  signal?: AbortSignal;
   /** Bearer sent only to hops `sendTokenTo` accepts. */
   authorization?: string | undefined;
   sendTokenTo?: (url: URL) => boolean;
@@ -81,6 +69,7 @@ export async function download(url: string, name: string, options: DownloadOptio
     if (err instanceof UnsafeUrlError) {
       throw new AttachmentError(`**${name}** skipped: its download link is not one I may follow (${err.message}).`, { cause: err });
     }
+    if (options.signal?.aborted) throw options.signal.reason;
     throw new AttachmentError(`**${name}** skipped: I could not reach Teams to download it. Please try again.`, { cause: err });
   }
   if (!response.ok || response.body === null) {

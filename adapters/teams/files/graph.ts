@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { AttachmentError, type Attachment } from '../../src/core/index.js';
+import { AttachmentError, type Attachment, raceAbort } from '../../../src/core/index.js';
 import { download } from './attachments.js';
-import { ClientCredentials } from './auth.js';
-import { DEFAULTS, type FileHint, type GraphMessageLocator, type TeamsAdapterConfig, type TeamsScope } from './types.js';
-import { configuredUrlPolicy, type UrlPolicy } from './urls.js';
+import { ClientCredentials } from '../auth/auth.js';
+import { DEFAULTS, type FileHint, type GraphMessageLocator, type TeamsAdapterConfig, type TeamsScope } from '../types.js';
+import { configuredUrlPolicy, type UrlPolicy } from '../auth/urls.js';
 
 /**
  * Teams does not hand files posted in channels and group chats to bots: the activity only carries an HTML
@@ -23,8 +23,11 @@ import { configuredUrlPolicy, type UrlPolicy } from './urls.js';
  * Anything else is refused with a notice and never downloaded.
  */
 export interface ChannelFileSource {
-  /** The files attached to a message, and notices for those refused; throws a GraphPermissionError when Graph refuses. */
-  files(tenantId: string, locator: GraphMessageLocator): Promise<{ attachments: Attachment[]; notices: string[] }>;
+  /**
+   * The files attached to a message, and notices for those refused; throws a GraphPermissionError when Graph
+   * refuses. Every request, and every download it leads to, ends with `signal` (the turn's deadline).
+   */
+  files(tenantId: string, locator: GraphMessageLocator, signal: AbortSignal): Promise<{ attachments: Attachment[]; notices: string[] }>;
 }
 
 export class GraphPermissionError extends Error {
@@ -75,10 +78,10 @@ export function createGraphFileSource(options: GraphOptions): ChannelFileSource 
     options.credentials.token(`${options.loginUrl}/${encodeURIComponent(tenantId)}/oauth2/v2.0/token`, `${graphOrigin}/.default`);
 
   return {
-    async files(tenantId, locator) {
-      const bearer = `Bearer ${await token(tenantId)}`;
+    async files(tenantId, locator, signal) {
+      const bearer = `Bearer ${await raceAbort(token(tenantId), signal)}`;
       const get = async <T>(path: string, permission: string): Promise<T> => {
-        const response = await fetch(`${options.graphUrl}${path}`, { headers: { authorization: bearer }, redirect: 'error' });
+        const response = await fetch(`${options.graphUrl}${path}`, { headers: { authorization: bearer }, redirect: 'error', signal });
         if (response.status === 401 || response.status === 403) {
           await response.body?.cancel().catch(() => {});
           throw new GraphPermissionError(permission, response.status);
@@ -133,7 +136,7 @@ export function createGraphFileSource(options: GraphOptions): ChannelFileSource 
           continue;
         }
         const name = item.name ?? shownName;
-        attachments.push(driveFile(options.graphUrl, graphOrigin, policy, name, driveId!, item.id!, item.size, () => token(tenantId)));
+        attachments.push(driveFile(options.graphUrl, graphOrigin, policy, name, driveId!, item.id!, item.size, () => token(tenantId), signal));
       }
       return { attachments, notices };
     },
@@ -202,18 +205,19 @@ function driveFile(
   itemId: string,
   size: number | undefined,
   token: () => Promise<string>,
+  deadline: AbortSignal,
 ): Attachment {
   return {
     sourceId: `teams:drive:${driveId}:${itemId}`,
     name,
     ...(typeof size === 'number' ? { sizeBytes: size } : {}),
-    open: async () => {
+    open: async (signal = deadline) => {
       const url = `${graphUrl}/drives/${e(driveId)}/items/${e(itemId)}/content`;
       try {
-        const options = { policy, authorization: `Bearer ${await token()}`, sendTokenTo: (hop: URL) => hop.origin === graphOrigin };
+        const options = { policy, authorization: `Bearer ${await raceAbort(token(), signal)}`, sendTokenTo: (hop: URL) => hop.origin === graphOrigin, signal };
         return await download(url, name, options, 'I am not allowed to read it (the app needs the Files.Read.All permission).');
       } catch (err) {
-        if (err instanceof AttachmentError) throw err;
+        if (err instanceof AttachmentError || signal.aborted) throw err;
         throw new AttachmentError(`**${name}** skipped: I could not download it from SharePoint.`, { cause: err });
       }
     },

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { RouteHandler, Store } from '../../src/core/index.js';
+import type { RouteHandler, Store } from '../../../src/core/index.js';
 
 /**
  * Short-lived signed links on the bot's own server: `GET /files/<id>?exp=<unix seconds>&sig=<HMAC>`.

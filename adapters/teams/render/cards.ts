@@ -1,7 +1,7 @@
 import type { Activity } from 'botbuilder';
-import { type CodeCell, readOutput, type Reply, type ReplyOutput } from '../../src/core/index.js';
-import { markdownBlocks, noticesMarkdown, splitMarkdown, stripSandboxLinks, toTeamsMarkdown, type MarkdownTable } from './markdown.js';
-import { ADAPTIVE_CARD } from './types.js';
+import { type CodeCell, readOutput, type Reply, type ReplyOutput } from '../../../src/core/index.js';
+import { markdownBlocks, noticesMarkdown, splitMarkdown, stripSandboxLinks, toTeamsMarkdown, type MarkdownTable } from '../markdown.js';
+import { ADAPTIVE_CARD } from '../types.js';
 
 /**
  * Reply → the Teams activities that carry it, each under the message size budget. Teams shows text and

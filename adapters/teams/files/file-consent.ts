@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Activity } from 'botbuilder';
 import type { Logger } from 'pino';
-import type { Store } from '../../src/core/index.js';
-import type { TurnIO } from './progress.js';
-import { checkTenant } from './receive.js';
-import { fileLinkLine, filesMessage, type LoadedOutput, type OutboundMessage, textActivity } from './render.js';
+import type { Store } from '../../../src/core/index.js';
+import type { TurnIO } from '../render/progress.js';
+import { checkTenant } from '../receive.js';
+import { fileLinkLine, filesMessage, type LoadedOutput, type OutboundMessage, textActivity } from '../render/cards.js';
 import type { FileHost, HostedFile } from './signed-urls.js';
-import { FILE_CONSENT_CARD, FILE_CONSENT_INVOKE, FILE_INFO_CARD, type FileConsentResponse, type FileUploadInfo } from './types.js';
+import { FILE_CONSENT_CARD, FILE_CONSENT_INVOKE, FILE_INFO_CARD, type FileConsentResponse, type FileUploadInfo } from '../types.js';
 import { type UploadOptions, UploadError, uploadToSession } from './upload.js';
-import { checkUrl, type UrlPolicy } from './urls.js';
+import { checkUrl, type UrlPolicy } from '../auth/urls.js';
 
 /**
  * Generated files in personal chat, offered with Teams' file consent card ("Send and receive files using

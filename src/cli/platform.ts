@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { FileRef, Json, Platform, Progress, Reply, Turn } from '../core/index.js';
+
+/**
+ * The terminal as a platform: the CLI's turns go through the core's journey like any chat's, in an inbox of
+ * the CLI's own, and `answer` waits for the reply the core delivers. Status lines go to stderr, so that
+ * stdout carries only the answer.
+ */
+export interface CliPlatform extends Platform {
+  /** Hands the question to the core and resolves with its reply. */
+  ask(core: { handle(turn: Turn): Promise<{ status: string }> }, question: { thread: string; channel: string; text: string; files: FileRef[] }): Promise<Reply>;
+}
+
+export function createCliPlatform(onProgress: (p: Progress) => void): CliPlatform {
+  const waiting = new Map<string, (reply: Reply) => void>();
+  return {
+    name: 'cli',
+    async prepare(turn) {
+      return {
+        attachments: turn.files.map((file) => ({
+          sourceId: file.sourceId,
+          name: file.name,
+          ...(file.sizeBytes !== undefined ? { sizeBytes: file.sizeBytes } : {}),
+          open: async () => createReadStream(String(file.source)),
+        })),
+        notices: [],
+      };
+    },
+    present(turn) {
+      return {
+        progress: onProgress,
+        async deliver(reply) {
+          waiting.get(turn.messageKey)?.(reply);
+          waiting.delete(turn.messageKey);
+        },
+        async suspend() {},
+      };
+    },
+    async ask(core, question) {
+      const turn: Turn = {
+        conversation: { platform: 'cli', workspace: 'local', channel: question.channel, thread: question.thread },
+        messageKey: `cli:${randomUUID()}`,
+        user: { id: 'local' },
+        text: question.text,
+        files: question.files,
+        platformData: {},
+      };
+      const replied = new Promise<Reply>((resolve) => waiting.set(turn.messageKey, resolve));
+      const handled = await core.handle(turn);
+      if (handled.status !== 'accepted') throw new Error(`the question was not taken (${handled.status})`);
+      return replied;
+    },
+  };
+}
+
+/** A local file as a turn's file; its source id changes when the file does, so an edit is re-uploaded. */
+export async function localFile(path: string): Promise<FileRef> {
+  const absolute = resolve(path);
+  const info = await stat(absolute).catch(() => {
+    throw new Error(`No such file: ${path}`);
+  });
+  if (!info.isFile()) throw new Error(`Not a file: ${path}`);
+  const source: Json = absolute;
+  return { sourceId: `file:${absolute}:${info.size}:${info.mtimeMs}`, name: basename(absolute), sizeBytes: info.size, source };
+}

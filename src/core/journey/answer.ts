@@ -1,0 +1,152 @@
+import type { Logger } from 'pino';
+import type { Engine, EngineFile, EngineOutput, EngineSession } from '../engine.js';
+import { CrunchError, errorCode, toUserMessage } from '../errors.js';
+import { type FileLimits, formatDuration, helpText, openChecked, screenAttachments } from '../files.js';
+import { keys } from '../keys.js';
+import type { Platform } from '../platform.js';
+import { dropRepeatedStatus, type ProgressSink } from '../progress.js';
+import { type Reply, textReply } from '../reply.js';
+import type { Store } from '../store/index.js';
+import { conversationId, type FileRef, type Turn } from '../turn.js';
+import type { SavedReply } from './ledger.js';
+
+/** A conversation idle this long is forgotten by the store (its files expire at the provider after 30 days too). */
+export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/** How long a turn from a Slack `app_mention` without files waits for its `message` twin to bring them. */
+export const TWIN_WAIT_MS = 2000;
+const TWIN_POLL_MS = 100;
+
+const DEFAULT_FILE_PROMPT =
+  'Take a look at the attached file(s): say what they contain, summarise the key figures, and suggest what I could ask next.';
+
+export interface AnswerDeps {
+  store: Store;
+  engine: Engine;
+  limits: FileLimits & { turnTimeoutMs: number };
+  logger: Logger;
+  now: () => Date;
+}
+
+export interface Answered {
+  reply: Reply;
+  /** The same reply as JSON, to be kept until it is delivered. */
+  saved: SavedReply;
+}
+
+/**
+ * The work of one turn: a command (help, reset), or the platform's files prepared and checked, then the
+ * engine. Never throws: every failure becomes a friendly error reply. `signal` is the turn's deadline (or
+ * its hand-back at shutdown); the caller tells which from its reason.
+ */
+export async function answer(turn: Turn, platform: Platform, progress: ProgressSink, signal: AbortSignal, deps: AnswerDeps): Promise<Answered> {
+  const log = deps.logger;
+  const sessionKey = keys.session(conversationId(turn.conversation));
+  const text = turn.text.trim();
+  let notices = turn.notices ?? [];
+  const plain = (reply: Reply): Answered => ({ reply, saved: { ...reply, outputs: [] } });
+  try {
+    const files = turn.twin === 'awaits' ? await withTwinFiles(turn, deps.store, signal) : turn.files;
+    const command = files.length === 0 ? text.toLowerCase().replace(/^\/|[.!]$/g, '') : '';
+    if (command === 'help' || command === '?') return plain(textReply('help', helpText(deps.limits), notices));
+    if (command === 'reset' || command === 'new') {
+      const session = await deps.store.get<EngineSession>(sessionKey);
+      await deps.store.delete(sessionKey);
+      if (session) await deps.engine.forget?.(session).catch((err: unknown) => log.warn({ err }, 'engine forget failed'));
+      return plain(textReply('reset', 'Fresh start: I have forgotten this conversation and its files. What shall we look at?'));
+    }
+
+    const prepared = await platform.prepare({ ...turn, files }, signal);
+    const screening = screenAttachments(prepared.attachments, deps.limits);
+    notices = [...notices, ...prepared.notices, ...screening.refusals];
+    if (text === '' && screening.candidates.length === 0) {
+      const hint =
+        files.length > 0 || notices.length > 0
+          ? 'I could not use any of the files, so there is nothing to analyse yet.'
+          : 'What shall I work on? Ask a question, attach a file, or say `help`.';
+      return plain(textReply('help', hint, notices));
+    }
+
+    const session = await deps.store.get<EngineSession>(sessionKey);
+    // Best effort: a store hiccup must not throw away an answer already computed (or streamed); the
+    // next turn then redoes an upload or starts a new sandbox at worst.
+    const saveSession = (s: EngineSession) =>
+      deps.store.set(sessionKey, s, SESSION_TTL_MS).catch((err: unknown) => log.error({ err }, 'could not save the session'));
+    const engineFiles: EngineFile[] = screening.candidates.map((candidate) => ({
+      sourceId: candidate.attachment.sourceId,
+      name: candidate.name,
+      mimeType: candidate.mime,
+      ...(candidate.attachment.sizeBytes !== undefined ? { sizeBytes: candidate.attachment.sizeBytes } : {}),
+      open: () => openChecked(candidate, deps.limits, signal),
+    }));
+    const started = Date.now();
+    const result = await deps.engine.run({
+      session,
+      text: text === '' ? DEFAULT_FILE_PROMPT : text,
+      files: engineFiles,
+      progress: dropRepeatedStatus(progress),
+      signal,
+      checkpoint: (s) => saveSession(s),
+    });
+    await saveSession({ ...result.session, lastUsedAt: deps.now().toISOString() });
+    log.info({ ms: Date.now() - started, outputs: result.outputs.length }, 'turn answered');
+    const isImage = (o: EngineOutput) => o.mimeType === 'image/png';
+    const opened = (o: EngineOutput) => {
+      const { ref, ...described } = o;
+      return { ...described, open: (s?: AbortSignal) => deps.engine.openOutput(ref, s) };
+    };
+    const allNotices = [...notices, ...result.notices];
+    return {
+      reply: {
+        kind: 'answer',
+        text: result.text,
+        images: result.outputs.filter(isImage).map(opened),
+        files: result.outputs.filter((o) => !isImage(o)).map(opened),
+        code: result.code,
+        notices: allNotices,
+      },
+      saved: { kind: 'answer', text: result.text, outputs: result.outputs.map((o) => ({ ...o, image: isImage(o) })), code: result.code, notices: allNotices },
+    };
+  } catch (err) {
+    if (signal.aborted && signal.reason instanceof HandBack) throw signal.reason;
+    const failure = signal.aborted ? deadlineError(deps.limits.turnTimeoutMs, err) : err;
+    const code = errorCode(failure);
+    log[code === 'internal' ? 'error' : 'warn']({ err: failure, code }, 'turn failed');
+    return plain({ ...textReply('error', toUserMessage(failure), notices), error: { code } });
+  }
+}
+
+/**
+ * The reason a turn's signal aborts when it must end unanswered, to be resumed by another attempt: the
+ * process is shutting down, or another replica took the conversation over.
+ */
+export class HandBack extends Error {
+  constructor(why: string) {
+    super(why);
+    this.name = 'HandBack';
+  }
+}
+
+function deadlineError(turnTimeoutMs: number, cause: unknown): CrunchError {
+  return new CrunchError(
+    'deadline',
+    `This took longer than ${formatDuration(turnTimeoutMs)}, so I stopped it. Try a narrower question or a smaller file.`,
+    { cause },
+  );
+}
+
+/**
+ * The files of a turn recorded from a Slack `app_mention` without files, once its `message` twin has
+ * said which files the message has (it is recorded under `twin:<message key>` when it arrives), or after
+ * TWIN_WAIT_MS without it (a channel whose `message` events the app does not receive).
+ */
+async function withTwinFiles(turn: Turn, store: Store, signal: AbortSignal): Promise<FileRef[]> {
+  for (let waited = 0; ; waited += TWIN_POLL_MS) {
+    const twin = await store.get<FileRef[]>(keys.twin(turn.messageKey));
+    if (twin !== undefined) {
+      const known = new Set(turn.files.map((f) => f.sourceId));
+      return [...turn.files, ...twin.filter((f) => !known.has(f.sourceId))];
+    }
+    if (waited >= TWIN_WAIT_MS || signal.aborted) return turn.files;
+    await new Promise((resolve) => setTimeout(resolve, TWIN_POLL_MS));
+  }
+}

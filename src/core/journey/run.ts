@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import type { InboxEntry } from '../inbox.js';
+import type { Platform, Presenter } from '../platform.js';
+import { textReply } from '../reply.js';
+import { conversationId } from '../turn.js';
+import { answer, type AnswerDeps, HandBack } from './answer.js';
+import { loadTurnRecord } from './ledger.js';
+
+/** A turn that was started this many times and never finished (it kept taking its worker down) is given up. */
+export const MAX_ATTEMPTS = 3;
+
+const GAVE_UP =
+  'I was interrupted several times while working on this message (a restart or a crash each time), so I stopped trying. Please send it again; if it keeps happening, tell an admin.';
+
+export type Ran =
+  /** Delivered: once the turn is out of the inbox, `forget` drops its record. */
+  | { outcome: 'done'; forget: () => Promise<void> }
+  | { outcome: 'handed-back' };
+
+/**
+ * One attempt at one turn, by the worker that owns its conversation: show progress, compute (or take the
+ * reply an earlier attempt computed), deliver, and say whether the turn is done. `stop` aborts when the
+ * attempt must end without an answer (shutdown, or the conversation was taken over): the turn then stays
+ * in its inbox for the next attempt.
+ */
+export async function runTurn(entry: InboxEntry, platform: Platform, stop: AbortSignal, deps: AnswerDeps): Promise<Ran> {
+  const { turn } = entry;
+  const log: Logger = deps.logger.child({ conversation: conversationId(turn.conversation), message: turn.messageKey, attempt: entry.attempts });
+  const record = await loadTurnRecord(deps.store, turn.messageKey, (err) => log.warn({ err }, 'could not read or write the turn record'));
+  const presenter: Presenter = platform.present(turn, record.ledger);
+  if (entry.attempts > 1) log.info('resuming a turn an earlier attempt did not finish');
+
+  let reply = record.savedReply(deps.engine);
+  if (reply === undefined && entry.attempts > MAX_ATTEMPTS) {
+    log.error('turn given up after repeated interruptions');
+    reply = { ...textReply('error', GAVE_UP, turn.notices ?? []), error: { code: 'internal' } };
+  }
+  if (reply === undefined) {
+    const deadline = AbortSignal.timeout(deps.limits.turnTimeoutMs);
+    const signal = AbortSignal.any([deadline, stop]);
+    try {
+      const answered = await answer(turn, platform, presenter.progress, signal, { ...deps, logger: log });
+      reply = answered.reply;
+      await record.saveReply(answered.saved);
+    } catch (err) {
+      if (!(err instanceof HandBack)) throw err;
+      await presenter.suspend();
+      log.info({ reason: stop.reason instanceof Error ? stop.reason.message : undefined }, 'turn handed back unanswered');
+      return { outcome: 'handed-back' };
+    }
+  }
+  await presenter.deliver(reply);
+  return { outcome: 'done', forget: () => record.forget() };
+}

@@ -1,0 +1,35 @@
+/**
+ * Every key Crunch keeps in its store, adapters' keys included, built in one place so that one name means
+ * one thing everywhere. Redis keys get the `crunch:` prefix from the store (see store/redis.ts).
+ */
+export const keys = {
+  /** The engine session of a conversation (EngineSession JSON). */
+  session: (conversation: string) => `session:${conversation}`,
+  /** Set while a conversation's thread counts as joined: replies there need no mention. */
+  joined: (conversation: string) => `joined:${conversation}`,
+  /** The files a Slack `message` twin brought for a turn recorded from its `app_mention`. */
+  twin: (messageKey: string) => `twin:${messageKey}`,
+  /** What a turn's delivery has done so far (DeliveryLedger), across attempts. */
+  delivery: (messageKey: string) => `delivery:${messageKey}`,
+  /** A Teams file consent offer, and its settled claim. */
+  teamsOffer: (offerId: string) => `teams:offer:${offerId}`,
+  teamsOfferSettled: (offerId: string) => `teams:offer:${offerId}:settled`,
+  /** A file served behind a signed Teams link. */
+  teamsFile: (fileId: string) => `teams:file:${fileId}`,
+};
+
+/** Keys of the Redis inbox (store/redis-inbox.ts): structures, not JSON values. */
+export const redisKeys = {
+  /** SET NX with a TTL: a message key's claim (dedupe). */
+  claim: (messageKey: string) => `crunch:claim:${messageKey}`,
+  /** A recorded turn (InboxEntry JSON), until it is done. */
+  entry: (messageKey: string) => `crunch:entry:${messageKey}`,
+  /** LIST of a conversation's pending message keys, oldest first. */
+  inbox: (conversation: string) => `crunch:inbox:${conversation}`,
+  /** Set while the conversation has a ready notice outstanding (queued or owned by a worker). */
+  active: (conversation: string) => `crunch:active:${conversation}`,
+  joined: (conversation: string) => `crunch:joined:${conversation}`,
+  /** STREAM of "conversation X has work", read by the workers' consumer group. */
+  ready: 'crunch:ready',
+  group: 'workers',
+};
