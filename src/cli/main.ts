@@ -47,7 +47,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
   const config = loadConfig(env);
   const logger = createLogger(command === 'serve' ? config.logLevel : env.LOG_LEVEL ? config.logLevel : 'warn');
-  if (command === 'serve') return serve(config, logger);
+  if (command === 'serve') {
+    const code = await serve(config, logger);
+    // Shut down: idle keep-alive sockets of the SDKs' HTTP agents would hold the process for seconds more.
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    process.exit(code);
+  }
 
   const crunch = await createCrunch(config, logger, { privateInbox: true });
   const cli = createCliPlatform(statusPrinter(term));

@@ -159,9 +159,10 @@ export function createCore(deps: CoreDeps): Core {
           await lease.handBack().catch(() => undefined);
           return;
         }
-        // The store failed under the worker: try again shortly (the lease outlives a short outage).
+        // The store failed under the worker: try again shortly (the lease outlives a short outage), until the
+        // drain time of a shutdown is over.
         log.error({ err, conversation: lease.conversation }, 'a worker step failed; retrying');
-        await delay(1000);
+        await delay(1000, undefined, { signal: handingBack.signal }).catch(() => undefined);
       }
     }
   }
@@ -174,7 +175,7 @@ export function createCore(deps: CoreDeps): Core {
       } catch (err) {
         if (handingBack.signal.aborted) throw err;
         log.error({ err }, `could not ${what}; retrying`);
-        await delay(wait);
+        await delay(wait, undefined, { signal: handingBack.signal }).catch(() => undefined);
       }
     }
   }

@@ -82,9 +82,12 @@ export async function openRedisInbox(client: Redis, reader: Redis, options: Redi
   // A take() that stops waiting unblocks the reader's XREADGROUP at once, instead of waiting out BLOCK_MS.
   const readerId = String(await reader.sendCommand(['CLIENT', 'ID']));
   const unblock = () => void cmd(['CLIENT', 'UNBLOCK', readerId]).catch(() => undefined);
-  await cmd(['XGROUP', 'CREATE', k.ready, k.group, '0', 'MKSTREAM']).catch((err: unknown) => {
-    if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-  });
+  /** The consumer group, made once; again after Redis lost it (a restart without persistence). */
+  const createGroup = () =>
+    cmd(['XGROUP', 'CREATE', k.ready, k.group, '0', 'MKSTREAM']).catch((err: unknown) => {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    });
+  await createGroup();
 
   const renewer = setInterval(() => void renew().catch(report('renewing owned conversations')), renewMs).unref();
 
@@ -197,7 +200,8 @@ export async function openRedisInbox(client: Redis, reader: Redis, options: Redi
             if (next !== undefined) return lease(next.conversation, next.announcement);
           } catch (err) {
             if (signal.aborted) break;
-            report('reading the ready stream')(err);
+            if (String((err as Error).message).includes('NOGROUP')) await createGroup().catch(() => undefined);
+            else report('reading the ready stream')(err);
             await delay(1000, undefined, { signal }).catch(() => undefined);
           }
         }

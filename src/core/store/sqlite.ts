@@ -92,17 +92,21 @@ export async function takeServingLease(query: Query, path: string, now: () => nu
   const owner = `${hostname()}:${process.pid}`;
   const read = async () => (await query('SELECT owner, until_ms FROM crunch_lease WHERE name = ?', 'serve'))[0];
   let held = await read();
-  const foreign = (row: typeof held) => row !== undefined && String(row['owner']) !== owner && Number(row['until_ms']) > now() && alive(String(row['owner']));
+  const foreign = (row: typeof held) => row !== undefined && String(row['owner']) !== owner && Number(row['until_ms']) > now();
+  const refuse = (row: NonNullable<typeof held>) =>
+    new CrunchError(
+      'config',
+      `Another Crunch process (${String(row['owner'])}) is serving from ${path}. Stop it first, or run several replicas on Redis (STORE_URL=redis://…); one SQLite file serves one process.`,
+    );
   if (foreign(held)) {
-    // Maybe a process that died elsewhere (another container on this volume): its lease runs out unless renewed.
-    const until = Number(held!['until_ms']);
-    await delay(Math.max(0, until - now()) + 100);
-    held = await read();
-    if (foreign(held)) {
-      throw new CrunchError(
-        'config',
-        `Another Crunch process (${String(held!['owner'])}) is serving from ${path}. Stop it first, or run several replicas on Redis (STORE_URL=redis://…); one SQLite file serves one process.`,
-      );
+    const holder = String(held!['owner']);
+    if (onThisHost(holder)) {
+      if (alive(holder)) throw refuse(held!);
+    } else {
+      // A process elsewhere (another container on this volume), maybe dead: its lease runs out unless renewed.
+      await delay(Math.max(0, Number(held!['until_ms']) - now()) + 100);
+      held = await read();
+      if (foreign(held)) throw refuse(held!);
     }
   }
   const holder = held === undefined ? undefined : String(held['owner']);
@@ -125,10 +129,13 @@ export async function takeServingLease(query: Query, path: string, now: () => nu
   };
 }
 
-/** Whether the lease holder `host:pid` may still be running: certainly not when it was on this host and its pid is gone. */
+function onThisHost(holder: string): boolean {
+  return holder.slice(0, holder.lastIndexOf(':')) === hostname();
+}
+
+/** Whether the process `host:pid` of this host is running. */
 function alive(holder: string): boolean {
   const at = holder.lastIndexOf(':');
-  if (holder.slice(0, at) !== hostname()) return true;
   try {
     process.kill(Number(holder.slice(at + 1)), 0);
     return true;
