@@ -1,8 +1,6 @@
 # Crunch bot image: Node 22, compiled TypeScript, production dependencies only.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
-# sqlite3 builds its native addon from source when no prebuilt binary is reachable.
-RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./

@@ -55,7 +55,8 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
   let statusTs = typeof ledger.memo['statusTs'] === 'string' ? ledger.memo['statusTs'] : undefined;
   if (statusTs !== undefined) statusMode = 'message';
   let current = 'working on it…';
-  let lastStatusAt = -Infinity;
+  // The first status goes out `firstStatusMs` from now; later ones at most once per `statusIntervalMs`.
+  let lastStatusAt = Date.now() + options.firstStatusMs - options.statusIntervalMs;
   let statusTimer: NodeJS.Timeout | undefined;
 
   function pushStatus(text: string): void {

@@ -43,6 +43,11 @@ export interface SlackAdapterConfig {
   downloadIdleTimeoutMs?: number;
   /** Least time between two progress updates of one thread (Slack allows about one message per second per channel). */
   statusIntervalMs?: number;
+  /**
+   * How long the first status waits, so that a turn whose engine says at once what it is doing ("reading
+   * sales.xlsx…") shows that, instead of a generic status replaced a moment later (one call instead of two).
+   */
+  firstStatusMs?: number;
   /** Least time between two streamed appends of answer text. */
   streamIntervalMs?: number;
   /** Stream the answer as the model writes it (chat.startStream/appendStream/stopStream). */
@@ -65,6 +70,7 @@ export interface ResolvedSlackOptions {
   downloadTimeoutMs: number;
   downloadIdleTimeoutMs: number;
   statusIntervalMs: number;
+  firstStatusMs: number;
   streamIntervalMs: number;
   streaming: boolean;
   showCode: boolean;
@@ -83,6 +89,7 @@ export const SLACK_DEFAULTS: ResolvedSlackOptions = {
   // A minute without a byte while Crunch is waiting for more: the connection is dead, whatever TCP thinks.
   downloadIdleTimeoutMs: 60_000,
   statusIntervalMs: 1500,
+  firstStatusMs: 300,
   streamIntervalMs: 1000,
   streaming: true,
   showCode: true,
@@ -99,6 +106,7 @@ export function resolveOptions(config: SlackAdapterConfig): ResolvedSlackOptions
     downloadTimeoutMs: config.downloadTimeoutMs ?? SLACK_DEFAULTS.downloadTimeoutMs,
     downloadIdleTimeoutMs: config.downloadIdleTimeoutMs ?? SLACK_DEFAULTS.downloadIdleTimeoutMs,
     statusIntervalMs: config.statusIntervalMs ?? SLACK_DEFAULTS.statusIntervalMs,
+    firstStatusMs: config.firstStatusMs ?? SLACK_DEFAULTS.firstStatusMs,
     streamIntervalMs: config.streamIntervalMs ?? SLACK_DEFAULTS.streamIntervalMs,
     streaming: config.streaming ?? SLACK_DEFAULTS.streaming,
     showCode: config.showCode ?? SLACK_DEFAULTS.showCode,

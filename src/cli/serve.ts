@@ -4,7 +4,7 @@ import { createTeamsAdapter } from '../../adapters/teams/index.js';
 import { createCrunch } from '../app.js';
 import type { Config } from '../config/index.js';
 import type { ChatAdapter } from '../core/index.js';
-import { startServer } from '../server/index.js';
+import { readinessRoute, startServer } from '../server/index.js';
 
 /**
  * `crunch serve`: the bot server with every configured adapter. On SIGINT/SIGTERM it stops taking messages,
@@ -30,9 +30,16 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
     logger.warn('no chat platform configured: set SLACK_BOT_TOKEN and/or MicrosoftAppId (see .env.example); serving /healthz only');
   }
   for (const adapter of adapters) crunch.core.register(adapter.platform);
-  const server = await startServer({ port: config.port, routes: adapters.flatMap((a) => a.routes), logger });
+  let ready = false;
+  const readiness = readinessRoute(async () => {
+    if (!ready) return 'starting or stopping';
+    const timeout = new Promise<string>((resolve) => setTimeout(resolve, 1000, 'the store did not answer within 1 s').unref());
+    return Promise.race([crunch.storage.ping().then(() => undefined), timeout]);
+  });
+  const server = await startServer({ port: config.port, routes: [readiness, ...adapters.flatMap((a) => a.routes)], logger });
 
   async function shutdown(): Promise<void> {
+    ready = false;
     for (const adapter of adapters) await adapter.stop();
     await crunch.close();
     await server.close();
@@ -46,6 +53,7 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
   }
   // Turns left unanswered by a previous run (a crash, a kill) are resumed now.
   crunch.core.start();
+  ready = true;
   logger.info(
     { url: server.url, adapters: adapters.map((a) => a.name), store: crunch.storage.kind, concurrency: config.limits.concurrency },
     'crunch is up',

@@ -27,6 +27,22 @@ export const healthRoute: RouteHandler = (req, res) => {
   return true;
 };
 
+/**
+ * `GET /readyz`: ready to take messages: started (adapters connected, workers running) and the store
+ * answering within a second. 503 otherwise, with the reason; `/healthz` stays 200 meanwhile, so that an
+ * orchestrator stops routing to the process without restarting it.
+ */
+export function readinessRoute(check: () => Promise<string | undefined>): RouteHandler {
+  return async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/readyz' || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    const problem = await check().catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
+    res.writeHead(problem === undefined ? 200 : 503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(problem === undefined ? { status: 'ready' } : { status: 'not_ready', reason: problem }));
+    return true;
+  };
+}
+
 /** The bot's HTTP server: a list of route handlers tried in order, then 404. */
 export async function startServer(options: BotServerOptions): Promise<BotServer> {
   const routes = [healthRoute, ...options.routes];

@@ -87,6 +87,26 @@ describe('responses engine against the fake OpenAI', () => {
     expect(JSON.stringify(body.input)).toContain('in /mnt/data: sales.xlsx');
   });
 
+  it('spends few requests on a turn: independent ones side by side, no listing before the model, none after it when no code ran', async () => {
+    stack = await startStack();
+    const calls = () => stack!.openai.requests.map((r) => `${r.method} ${r.template}`);
+    stack.openai.script.push({ code: 'plot()', images: [{ filename: 'chart.png', data: PNG }], text: 'Here.' }, { text: 'Just words.' }, { code: 'x = 1', text: 'Ran it.' });
+    const first = await ask(stack, 't1', 'plot it', [fileFrom('sales.xlsx', XLSX)]);
+    // The conversation is created while the file uploads; the sandbox is made with the file.
+    expect(calls().slice(0, 2).sort()).toEqual(['POST /conversations', 'POST /files']);
+    expect(calls().slice(2)).toEqual(['POST /containers', 'POST /responses', 'GET /containers/{container_id}/files']);
+    // The chart is fetched only when it is posted.
+    await readOutput(first.images[0]!, 1024 * 1024);
+    expect(calls().at(-1)).toBe('GET /containers/{container_id}/files/{file_id}/content');
+
+    stack.openai.requests.length = 0;
+    await ask(stack, 't1', 'and in words?');
+    expect(calls()).toEqual(['POST /responses']);
+    stack.openai.requests.length = 0;
+    await ask(stack, 't1', 'run this');
+    expect(calls()).toEqual(['POST /responses', 'GET /containers/{container_id}/files']);
+  });
+
   it('keeps context, container and files for a follow-up, uploading a re-shared file once', async () => {
     stack = await startStack();
     await ask(stack, 't1', 'summarise', [fileFrom('sales.xlsx', XLSX, 'F1')]);

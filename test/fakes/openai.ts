@@ -40,6 +40,15 @@ export interface FakeOpenAIOptions {
   now?: () => number;
   /** Pause between stream events, in ms. Default 0. */
   streamIntervalMs?: number;
+  /** Added to every request before it is handled: the round trip to a real API (benchmarks). Default 0. */
+  latencyMs?: number;
+  /** What the model does when the script queue is empty. Default: a plain-text echo of the input. */
+  fallback?: ScriptStep;
+  /**
+   * Check every request and response against the spec (default true). Benchmarks turn it off: they measure the
+   * bot, and on a small machine the fake's validation would compete with it for the CPU.
+   */
+  validate?: boolean;
 }
 
 /** A file a scripted code step writes to /mnt/data. */
@@ -390,6 +399,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   const reject = options.rejectInvalidRequests ?? true;
   const clock = options.now ?? Date.now;
   const streamInterval = options.streamIntervalMs ?? 0;
+  const latencyMs = options.latencyMs ?? 0;
+  const validate = options.validate ?? true;
   const nowSec = (): number => Math.floor(clock() / 1000);
   const lifetime = new AbortController();
 
@@ -536,7 +547,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   });
 
   function reply(ctx: Ctx, status: number, body: JsonObject, headers: Record<string, string> = {}): void {
-    recordViolations('response', ctx.method, ctx.template, validateResponseDetailed(ctx.method, ctx.template, status, body));
+    if (validate) recordViolations('response', ctx.method, ctx.template, validateResponseDetailed(ctx.method, ctx.template, status, body));
     if (ctx.res.destroyed) return;
     sendJson(ctx.res, status, body, { ...baseHeaders(ctx), ...headers });
   }
@@ -741,7 +752,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     const scriptRequest: ScriptRequest = { body, model, instructions, inputText: inputTextOf(inputItems), input: inputItems, history, stream, containerId: container?.id, include };
 
     // What the model does.
-    const step = script.shift();
+    const step = script.shift() ?? options.fallback;
     let turn: ScriptedTurn;
     try {
       turn = step === undefined ? { text: scriptRequest.inputText } : typeof step === 'function' ? await step(scriptRequest, fake) : step;
@@ -910,7 +921,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     const withOutputs = include.includes('code_interpreter_call.outputs');
     const emit = async (event: JsonObject): Promise<boolean> => {
       const full: JsonObject = { type: event['type'] ?? null, ...event, sequence_number: seq++ };
-      recordViolations('stream', ctx.method, ctx.template, validateStreamEventDetailed(full));
+      if (validate) recordViolations('stream', ctx.method, ctx.template, validateStreamEventDetailed(full));
       if (signal.aborted || res.destroyed) return false;
       res.write(`event: ${String(full['type'])}\ndata: ${JSON.stringify(full)}\n\n`);
       return sleep(streamInterval, signal);
@@ -1277,6 +1288,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       }
     }
     requests.push({ method, path: url.pathname, endpoint, template: matched?.route.template, flavor, query: url.searchParams, headers: req.headers, body, raw });
+    if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
 
     if (!matched) {
       replyError(early, invalid(404, `Invalid URL (${method} ${url.pathname})`));
@@ -1307,7 +1319,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       signal: AbortSignal.any([reqAbort.signal, lifetime.signal]),
     };
 
-    const problems = await validateRequestDetailed(method, template, raw.length > 0 ? contentType : undefined, form ?? body);
+    const problems = validate ? await validateRequestDetailed(method, template, raw.length > 0 ? contentType : undefined, form ?? body) : [];
     if (problems.length > 0) {
       recordViolations('request', method, template, problems);
       if (reject) {

@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
  * Real processes for tests and benchmarks: a redis-server of the test's own (so it can be stopped and
  * started again), and `crunch serve` replicas running the built CLI, as an operator runs them.
  */
-const root = fileURLToPath(new URL('../..', import.meta.url));
+/** The repository root, whether this file runs from test/support or compiled, from dist/test/support. */
+const root = fileURLToPath(new URL(import.meta.url.includes('/dist/test/') ? '../../..' : '../..', import.meta.url));
 export const CLI = join(root, 'dist/src/cli/main.js');
 
 /** Compiles src and adapters into dist (what `npm start` runs). */
@@ -104,7 +105,9 @@ export async function startReplica(env: Record<string, string>): Promise<Replica
       .split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-  const up = await Promise.race([waitFor(async () => logs().some((l) => l['msg'] === 'crunch is up'), 20_000).then(() => true), exited.then(() => false)]);
+  // Up once /readyz says so (adapters started, workers running, the store answering), whatever LOG_LEVEL says.
+  const healthy = async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200;
+  const up = await Promise.race([waitFor(healthy, 20_000, 'the replica to start').then(() => true), exited.then(() => false)]);
   if (!up) throw new Error(`replica did not start: ${raw}`);
   return { url: `http://127.0.0.1:${port}`, child, logs, exited, kill: (signal) => child.kill(signal) };
 }

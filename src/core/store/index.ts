@@ -32,6 +32,8 @@ export interface Storage {
    * is refused with a message naming it. A no-op elsewhere.
    */
   claimServing(): Promise<void>;
+  /** Resolves once the backend answers a trivial command; rejects when it cannot be reached. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,28 +62,27 @@ export async function openStorage(url: string, options: StorageOptions): Promise
   if (url.startsWith('memory://')) {
     const store = new KeyvStore(new Keyv({ namespace: NAMESPACE }));
     const inbox = await openLocalInbox(memoryRows(), inboxOptions);
-    return { kind: 'memory', store, inbox, claimServing: async () => undefined, close: closing(inbox, store) };
+    return { kind: 'memory', store, inbox, claimServing: async () => undefined, ping: async () => undefined, close: closing(inbox, store) };
   }
   if (url.startsWith('sqlite://')) {
-    const { path, sqlite, query } = await openSqlite(url);
-    // @keyv/sqlite has no TTL support: expired rows stay until read. keyv stores {"value":…,"expires":ms}.
-    const sweep = async () => {
-      const deleted = await query("DELETE FROM keyv WHERE json_extract(value, '$.expires') < ? RETURNING key", Date.now());
-      return deleted.length;
-    };
-    const store = new KeyvStore(new Keyv({ store: sqlite, namespace: NAMESPACE }), undefined, sweep);
-    const inbox = await openLocalInbox(options.privateInbox ? memoryRows() : sqliteRows(query), inboxOptions);
+    const sqlite = await openSqlite(url);
+    // keyv stores {"value":…,"expires":ms} and drops an expired row only when it is read: the sweep deletes the rest.
+    const sweep = async () => (await sqlite.query("DELETE FROM keyv WHERE json_extract(value, '$.expires') < ? RETURNING key", Date.now())).length;
+    const store = new KeyvStore(new Keyv({ store: sqlite.kv, namespace: NAMESPACE }), undefined, sweep);
+    const inbox = await openLocalInbox(options.privateInbox ? memoryRows() : sqliteRows(sqlite.query), inboxOptions);
     let release: (() => Promise<void>) | undefined;
     return {
       kind: 'sqlite',
       store,
       inbox,
       async claimServing() {
-        release ??= await takeServingLease(query, path);
+        release ??= await takeServingLease(sqlite.query, sqlite.path);
       },
+      ping: async () => void (await sqlite.query('SELECT 1')),
       async close() {
         await release?.();
         await closing(inbox, store)();
+        sqlite.close();
       },
     };
   }
@@ -96,7 +97,7 @@ export async function openStorage(url: string, options: StorageOptions): Promise
       await inbox.close();
       await closeRedis(client);
     };
-    return { kind: 'redis', store, inbox, claimServing: async () => undefined, close };
+    return { kind: 'redis', store, inbox, claimServing: async () => undefined, ping: () => pingRedis(client), close };
   }
   // Blocking reads (XREADGROUP … BLOCK) get their own connection, so that they never hold up other commands.
   const reader = await connectRedis(url, { onError, commandTimeoutMs: 10_000 }).catch(async (err: unknown) => {
@@ -113,12 +114,17 @@ export async function openStorage(url: string, options: StorageOptions): Promise
     store,
     inbox,
     claimServing: async () => undefined,
+    ping: () => pingRedis(client),
     async close() {
       await inbox.close();
       await closeRedis(reader);
       await closeRedis(client);
     },
   };
+}
+
+async function pingRedis(client: Redis): Promise<void> {
+  await client.sendCommand(['PING']);
 }
 
 function closing(inbox: Inbox, store: Store): () => Promise<void> {

@@ -11,16 +11,18 @@ import { conversationId, type Turn } from '../turn.js';
  * (store/sqlite.ts), so a second one is refused at start-up.
  */
 export interface InboxRows {
-  /** Records a new entry; false when its message key is known (pending, or done within the dedupe window). */
-  insert(entry: InboxEntry, dedupeUntilMs: number): Promise<boolean>;
-  /** Pending entries, oldest first. */
-  pending(): Promise<InboxEntry[]>;
+  /**
+   * In one atomic step: when `onlyIfJoined`, checks that the conversation is joined; records the entry unless
+   * its message key is known (pending, or done within its dedupe window); marks the conversation joined until
+   * `joinedUntilMs`. Returns the entry's sequence number (arrival order), or what stopped it.
+   */
+  accept(entry: InboxEntry, limits: { dedupeUntilMs: number; joinedUntilMs: number; onlyIfJoined: boolean }): Promise<number | 'duplicate' | 'ignored'>;
+  /** Pending entries with their sequence numbers, oldest first. */
+  pending(): Promise<{ seq: number; entry: InboxEntry }[]>;
   /** Saves a pending entry again (its attempts). */
   update(entry: InboxEntry): Promise<void>;
   /** Marks an entry done: it is no longer pending, and its key stays known until its dedupe window ends. */
   finish(messageKey: string): Promise<void>;
-  isJoined(conversation: string, nowMs: number): Promise<boolean>;
-  join(conversation: string, untilMs: number): Promise<void>;
   /** Forgets done entries and joined marks past their time. */
   sweep(nowMs: number): Promise<void>;
 }
@@ -37,23 +39,23 @@ const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
 export async function openLocalInbox(rows: InboxRows, options: LocalInboxOptions): Promise<Inbox> {
   const now = options.now ?? Date.now;
-  const entries = new Map<string, InboxEntry>();
+  const entries = new Map<string, InboxEntry & { seq: number }>();
   const queues = new Map<string, string[]>();
   const ready: string[] = [];
   const owned = new Set<string>();
   const waiters: (() => void)[] = [];
   const idlers: (() => void)[] = [];
-  /** accept() calls run one at a time: the joined check, the claim and the record are one step. */
-  let accepting: Promise<unknown> = Promise.resolve();
-
-  for (const entry of await rows.pending()) enqueue(entry);
+  for (const { seq, entry } of await rows.pending()) enqueue(entry, seq);
   const sweeper = setInterval(() => void rows.sweep(now()).catch(() => undefined), SWEEP_INTERVAL_MS).unref();
 
-  function enqueue(entry: InboxEntry): void {
+  /** Queues an entry in its conversation by arrival (sequence) order: concurrent accepts may return out of order. */
+  function enqueue(entry: InboxEntry, seq: number): void {
     const conversation = conversationId(entry.turn.conversation);
-    entries.set(entry.turn.messageKey, entry);
+    entries.set(entry.turn.messageKey, { ...entry, seq });
     const queue = queues.get(conversation) ?? [];
-    queue.push(entry.turn.messageKey);
+    let at = queue.length;
+    while (at > 0 && entries.get(queue[at - 1]!)!.seq > seq) at -= 1;
+    queue.splice(at, 0, entry.turn.messageKey);
     queues.set(conversation, queue);
     if (!owned.has(conversation) && !ready.includes(conversation)) {
       ready.push(conversation);
@@ -67,18 +69,12 @@ export async function openLocalInbox(rows: InboxRows, options: LocalInboxOptions
   }
 
   async function accept(turn: Turn, only: AcceptOptions = {}): Promise<AcceptOutcome> {
-    const step = accepting.then(async (): Promise<AcceptOutcome> => {
-      const conversation = conversationId(turn.conversation);
-      const at = now();
-      if (only.onlyIfJoined && !(await rows.isJoined(conversation, at))) return 'ignored';
-      const entry: InboxEntry = { turn, attempts: 0, acceptedAt: at };
-      if (!(await rows.insert(entry, at + options.dedupeMs))) return 'duplicate';
-      await rows.join(conversation, at + options.joinedMs);
-      enqueue(entry);
-      return 'accepted';
-    });
-    accepting = step.catch(() => undefined);
-    return step;
+    const at = now();
+    const entry: InboxEntry = { turn, attempts: 0, acceptedAt: at };
+    const accepted = await rows.accept(entry, { dedupeUntilMs: at + options.dedupeMs, joinedUntilMs: at + options.joinedMs, onlyIfJoined: only.onlyIfJoined ?? false });
+    if (typeof accepted !== 'number') return accepted;
+    enqueue(entry, accepted);
+    return 'accepted';
   }
 
   function lease(conversation: string): Lease {
@@ -88,9 +84,10 @@ export async function openLocalInbox(rows: InboxRows, options: LocalInboxOptions
       lost,
       async next() {
         const key = queues.get(conversation)?.[0];
-        const entry = key === undefined ? undefined : entries.get(key);
-        if (entry === undefined) return undefined;
-        entry.attempts += 1;
+        const queued = key === undefined ? undefined : entries.get(key);
+        if (queued === undefined) return undefined;
+        queued.attempts += 1;
+        const { seq: _seq, ...entry } = queued;
         await rows.update(entry);
         return entry;
       },
@@ -152,21 +149,25 @@ export async function openLocalInbox(rows: InboxRows, options: LocalInboxOptions
   };
 }
 
-/** Rows in memory: the default for tests and the CLI (nothing survives the process). */
+/** Rows in memory: the default for tests and the CLI (nothing survives the process). Each call is atomic. */
 export function memoryRows(): InboxRows {
-  const known = new Map<string, { entry: InboxEntry | undefined; until: number }>();
+  const known = new Map<string, { entry: InboxEntry | undefined; until: number; seq: number }>();
   const joined = new Map<string, number>();
+  let seq = 0;
   const clone = (entry: InboxEntry): InboxEntry => JSON.parse(JSON.stringify(entry)) as InboxEntry;
   return {
-    async insert(entry, dedupeUntilMs) {
+    async accept(entry, limits) {
+      const conversation = conversationId(entry.turn.conversation);
+      if (limits.onlyIfJoined && (joined.get(conversation) ?? 0) <= entry.acceptedAt) return 'ignored';
       const existing = known.get(entry.turn.messageKey);
-      if (existing !== undefined && (existing.entry !== undefined || existing.until > entry.acceptedAt)) return false;
+      if (existing !== undefined && (existing.entry !== undefined || existing.until > entry.acceptedAt)) return 'duplicate';
       known.delete(entry.turn.messageKey);
-      known.set(entry.turn.messageKey, { entry: clone(entry), until: dedupeUntilMs });
-      return true;
+      known.set(entry.turn.messageKey, { entry: clone(entry), until: limits.dedupeUntilMs, seq: ++seq });
+      joined.set(conversation, limits.joinedUntilMs);
+      return seq;
     },
     async pending() {
-      return [...known.values()].flatMap((k) => (k.entry !== undefined ? [clone(k.entry)] : []));
+      return [...known.values()].flatMap((k) => (k.entry !== undefined ? [{ seq: k.seq, entry: clone(k.entry) }] : []));
     },
     async update(entry) {
       const row = known.get(entry.turn.messageKey);
@@ -175,12 +176,6 @@ export function memoryRows(): InboxRows {
     async finish(messageKey) {
       const row = known.get(messageKey);
       if (row !== undefined) row.entry = undefined;
-    },
-    async isJoined(conversation, nowMs) {
-      return (joined.get(conversation) ?? 0) > nowMs;
-    },
-    async join(conversation, untilMs) {
-      joined.set(conversation, untilMs);
     },
     async sweep(nowMs) {
       for (const [key, row] of known) if (row.entry === undefined && row.until <= nowMs) known.delete(key);

@@ -2,73 +2,144 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { dirname, resolve } from 'node:path';
-import type KeyvSqlite from '@keyv/sqlite';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { CrunchError } from '../errors.js';
 import type { InboxEntry } from '../inbox.js';
+import { conversationId } from '../turn.js';
 import type { InboxRows } from './local-inbox.js';
 
 /**
- * The embedded default: one SQLite file holds the key-value store (keyv's table), the inbox of every
- * conversation and the lease that keeps a second `crunch serve` off the same file. WAL journal with
- * synchronous=NORMAL: a commit appends to the log without waiting for a disk flush (a power cut may lose
- * the last commits, a crashed process loses nothing), and readers never wait for the writer.
+ * The embedded default: one SQLite file holds the key-value store (keyv's table, through `SqliteMap`), the
+ * inbox of every conversation and the lease that keeps a second `crunch serve` off the same file.
+ *
+ * Through Node's own `node:sqlite`, synchronously: a statement takes microseconds, so running it on the
+ * event loop costs less than handing it to a thread and back, and nothing queues behind anything else (with
+ * @keyv/sqlite's sqlite3, every query waited on libuv's four-thread pool, and under a burst Slack's
+ * acknowledgements, which wait for their turn to be recorded, queued behind the turns' own writes). WAL
+ * journal with synchronous=NORMAL: a commit appends to the log without waiting for a disk flush (a power cut
+ * may lose the last commits, a crashed process loses nothing).
  */
-export type Query = (sql: string, ...params: unknown[]) => Promise<Record<string, unknown>[]>;
+export type Query = (sql: string, ...params: SQLInputValue[] | [Record<string, SQLInputValue>]) => Promise<Record<string, unknown>[]>;
 
-export async function openSqlite(url: string): Promise<{ path: string; sqlite: KeyvSqlite; query: Query }> {
+export interface Sqlite {
+  path: string;
+  query: Query;
+  /** keyv's table as a Map-like store: keyv serialises values (and their expiry) to strings itself. */
+  kv: SqliteMap;
+  close(): void;
+}
+
+export async function openSqlite(url: string): Promise<Sqlite> {
   const path = resolve(url.slice('sqlite://'.length));
   mkdirSync(dirname(path), { recursive: true });
-  const { default: Sqlite } = await import('@keyv/sqlite');
-  const sqlite = new Sqlite({ uri: `sqlite://${path}`, busyTimeout: 5000, table: 'keyv' });
-  const query = sqlite.query as Query;
-  await query('PRAGMA journal_mode = WAL');
-  await query('PRAGMA synchronous = NORMAL');
-  await query(`CREATE TABLE IF NOT EXISTS crunch_inbox (
+  const { DatabaseSync } = await importNodeSqlite();
+  const db = new DatabaseSync(path, { timeout: 5000 });
+  const statements = new Map<string, ReturnType<DatabaseSync['prepare']>>();
+  const run = (sql: string, params: unknown[]) => {
+    let statement = statements.get(sql);
+    if (statement === undefined) statements.set(sql, (statement = db.prepare(sql)));
+    return statement.all(...(params as SQLInputValue[])) as Record<string, unknown>[];
+  };
+  const query: Query = async (sql, ...params) => run(sql, params);
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL');
+  db.exec('CREATE TABLE IF NOT EXISTS keyv (key VARCHAR(255) PRIMARY KEY, value TEXT)');
+  db.exec(`CREATE TABLE IF NOT EXISTS crunch_inbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     message_key TEXT NOT NULL UNIQUE,
+    conversation TEXT NOT NULL,
     entry TEXT,
-    until_ms INTEGER NOT NULL)`);
-  await query('CREATE TABLE IF NOT EXISTS crunch_joined (conversation TEXT PRIMARY KEY, until_ms INTEGER NOT NULL)');
-  await query('CREATE TABLE IF NOT EXISTS crunch_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_ms INTEGER NOT NULL)');
-  return { path, sqlite, query };
+    until_ms INTEGER NOT NULL,
+    joined_until INTEGER NOT NULL)`);
+  db.exec('CREATE TABLE IF NOT EXISTS crunch_joined (conversation TEXT PRIMARY KEY, until_ms INTEGER NOT NULL)');
+  // Recording a turn joins its conversation, in the same statement (a trigger), so that accepting is one write.
+  const join = `INSERT INTO crunch_joined (conversation, until_ms) VALUES (NEW.conversation, NEW.joined_until)
+    ON CONFLICT (conversation) DO UPDATE SET until_ms = excluded.until_ms;`;
+  db.exec(`CREATE TRIGGER IF NOT EXISTS crunch_inbox_joins AFTER INSERT ON crunch_inbox BEGIN ${join} END`);
+  db.exec(`CREATE TRIGGER IF NOT EXISTS crunch_inbox_rejoins AFTER UPDATE OF entry ON crunch_inbox
+    WHEN OLD.entry IS NULL AND NEW.entry IS NOT NULL BEGIN ${join} END`);
+  db.exec('CREATE TABLE IF NOT EXISTS crunch_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_ms INTEGER NOT NULL)');
+  return { path, query, kv: new SqliteMap((sql, params) => run(sql, params)), close: () => db.close() };
+}
+
+/** A Map-like view of keyv's table, which is all keyv needs of a store (get, set, delete, clear). */
+export class SqliteMap {
+  constructor(private readonly run: (sql: string, params: unknown[]) => Record<string, unknown>[]) {}
+
+  get(key: string): string | undefined {
+    const row = this.run('SELECT value FROM keyv WHERE key = ?', [key])[0];
+    return row === undefined ? undefined : String(row['value']);
+  }
+
+  set(key: string, value: string): this {
+    this.run('INSERT INTO keyv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+    return this;
+  }
+
+  delete(key: string): boolean {
+    return this.run('DELETE FROM keyv WHERE key = ? RETURNING key', [key]).length > 0;
+  }
+
+  clear(): void {
+    this.run('DELETE FROM keyv', []);
+  }
+}
+
+/**
+ * node:sqlite announces itself as experimental when first loaded (Node 22; stable API in the versions Crunch
+ * supports): that one notice is kept off the operator's console, every other warning still shows.
+ */
+async function importNodeSqlite(): Promise<typeof import('node:sqlite')> {
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (String(warning).includes('SQLite is an experimental feature')) return;
+    (emit as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return await import('node:sqlite');
+  } finally {
+    process.emitWarning = emit;
+  }
 }
 
 /** The inbox's rows in `crunch_inbox`: `entry` is the pending turn's JSON, NULL once it is done. */
 export function sqliteRows(query: Query): InboxRows {
   return {
-    async insert(entry, dedupeUntilMs) {
-      // A known key is taken again only once it is done and its dedupe window has passed (not yet swept).
+    async accept(entry, limits) {
+      const conversation = conversationId(entry.turn.conversation);
+      // One statement: the joined check, the claim (a known key is taken again only once it is done and its
+      // dedupe window has passed, not yet swept) and the record; the trigger joins the conversation.
       const rows = await query(
-        `INSERT INTO crunch_inbox (message_key, entry, until_ms) VALUES (?, ?, ?)
-         ON CONFLICT (message_key) DO UPDATE SET entry = excluded.entry, until_ms = excluded.until_ms
-           WHERE crunch_inbox.entry IS NULL AND crunch_inbox.until_ms <= ?
+        `INSERT INTO crunch_inbox (message_key, conversation, entry, until_ms, joined_until)
+         SELECT $key, $conversation, $entry, $until, $joinedUntil
+         WHERE NOT $onlyIfJoined OR EXISTS (SELECT 1 FROM crunch_joined WHERE conversation = $conversation AND until_ms > $now)
+         ON CONFLICT (message_key) DO UPDATE SET entry = excluded.entry, until_ms = excluded.until_ms, joined_until = excluded.joined_until
+           WHERE crunch_inbox.entry IS NULL AND crunch_inbox.until_ms <= $now
          RETURNING seq`,
-        entry.turn.messageKey,
-        JSON.stringify(entry),
-        dedupeUntilMs,
-        entry.acceptedAt,
+        {
+          $key: entry.turn.messageKey,
+          $conversation: conversation,
+          $entry: JSON.stringify(entry),
+          $until: limits.dedupeUntilMs,
+          $joinedUntil: limits.joinedUntilMs,
+          $onlyIfJoined: limits.onlyIfJoined ? 1 : 0,
+          $now: entry.acceptedAt,
+        },
       );
-      return rows.length === 1;
+      if (rows.length === 1) return Number(rows[0]!['seq']);
+      if (!limits.onlyIfJoined) return 'duplicate';
+      const joined = await query('SELECT 1 FROM crunch_joined WHERE conversation = ? AND until_ms > ?', conversation, entry.acceptedAt);
+      return joined.length > 0 ? 'duplicate' : 'ignored';
     },
     async pending() {
-      const rows = await query('SELECT entry FROM crunch_inbox WHERE entry IS NOT NULL ORDER BY seq');
-      return rows.map((row) => JSON.parse(String(row['entry'])) as InboxEntry);
+      const rows = await query('SELECT seq, entry FROM crunch_inbox WHERE entry IS NOT NULL ORDER BY seq');
+      return rows.map((row) => ({ seq: Number(row['seq']), entry: JSON.parse(String(row['entry'])) as InboxEntry }));
     },
     async update(entry) {
       await query('UPDATE crunch_inbox SET entry = ? WHERE message_key = ? AND entry IS NOT NULL', JSON.stringify(entry), entry.turn.messageKey);
     },
     async finish(messageKey) {
       await query('UPDATE crunch_inbox SET entry = NULL WHERE message_key = ?', messageKey);
-    },
-    async isJoined(conversation, nowMs) {
-      return (await query('SELECT 1 FROM crunch_joined WHERE conversation = ? AND until_ms > ?', conversation, nowMs)).length > 0;
-    },
-    async join(conversation, untilMs) {
-      await query(
-        'INSERT INTO crunch_joined (conversation, until_ms) VALUES (?, ?) ON CONFLICT (conversation) DO UPDATE SET until_ms = excluded.until_ms',
-        conversation,
-        untilMs,
-      );
     },
     async sweep(nowMs) {
       await query('DELETE FROM crunch_inbox WHERE entry IS NULL AND until_ms <= ?', nowMs);

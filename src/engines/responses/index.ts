@@ -79,21 +79,21 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
     const now = new Date().toISOString();
     let session: EngineSession = input.session ?? { engine: ENGINE_NAME, files: [], createdAt: now, lastUsedAt: now };
 
-    // A first turn creates its conversation while its files upload: independent requests, run side by side.
-    // Both are awaited before a failure counts, so that every finished upload is kept in the session.
+    // Independent requests run side by side: the conversation is made while the files upload and the sandbox
+    // is made (or checked) with them. Everything is awaited before a failure counts, so that every upload that
+    // finished and a container that was made are kept in the session.
     const uploaded = { added: [] as SessionFile[], mentioned: [] as string[] };
-    const [context, uploads] = await Promise.allSettled([ensureConversation(ctx, session), uploadNew(session, input, uploaded, notices)]);
-    const withContext = context.status === 'fulfilled' ? context.value : session;
-    if (withContext !== session || uploaded.added.length > 0) {
-      session = { ...withContext, files: [...withContext.files, ...uploaded.added] };
-      await input.checkpoint(session);
-    }
+    const [context, sandbox] = await Promise.allSettled([
+      ensureConversation(ctx, session),
+      uploadNew(session, input, uploaded, notices).then(() => ensureContainer(ctx, { ...session, files: [...session.files, ...uploaded.added] }, uploaded.added)),
+    ]);
+    const before = session;
+    if (context.status === 'fulfilled') session = { ...session, contextId: context.value.contextId };
+    session = sandbox.status === 'fulfilled' ? { ...session, ...pick(sandbox.value.session) } : { ...session, files: [...session.files, ...uploaded.added] };
+    const changed = session.contextId !== before.contextId || session.containerId !== before.containerId || session.files.length !== before.files.length;
+    if (changed) await input.checkpoint(session);
     if (context.status === 'rejected') throw toCrunchError(context.reason);
-    if (uploads.status === 'rejected') throw toCrunchError(uploads.reason);
-
-    const ensured = await ensureContainer(ctx, session, uploaded.added);
-    session = ensured.session;
-    if (ensured.changed) await input.checkpoint(session);
+    if (sandbox.status === 'rejected') throw toCrunchError(sandbox.reason);
 
     const mentioned = uploaded.mentioned;
     const userText =
@@ -235,6 +235,11 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
   }
 
   return { name: ENGINE_NAME, run, openOutput, forget };
+}
+
+/** What the sandbox side of a turn's set-up decides: the container and the files it holds. */
+function pick(session: EngineSession): Pick<EngineSession, 'containerId' | 'files'> {
+  return { containerId: session.containerId, files: session.files };
 }
 
 /**

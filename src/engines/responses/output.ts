@@ -176,7 +176,12 @@ export async function collectAnswer(
   before: ReadonlySet<string>,
 ): Promise<AnswerParts> {
   const { text, refs } = citedFiles(response);
-  const listed = await listContainer(ctx, containerId);
+  // Code that did not run wrote nothing: the listing (a request) is only needed after a code_interpreter call.
+  const ranCode = response.output.some((item) => item.type === 'code_interpreter_call');
+  const listed = ranCode ? await listContainer(ctx, containerId) : undefined;
+  if (listed === undefined) {
+    return { text: cleanText(text), outputs: refs.slice(0, MAX_OUTPUT_FILES).map(toOutput), code: [], notices: [], containerFiles: [...before] };
+  }
   const byId = new Map(listed.map((file) => [file.fileId, file]));
   // Cited files first (with the listing's size when it has them), then what the code wrote without citing it.
   const written = listed.filter((file) => file.source === 'assistant' && !before.has(file.fileId));

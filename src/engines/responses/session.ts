@@ -101,7 +101,7 @@ async function newContainer(ctx: SessionContext, session: EngineSession): Promis
     ctx.call(() =>
       ctx.client.containers.create(
         {
-          name: `crunch-${session.contextId ?? 'session'}`.slice(0, 64),
+          name: 'crunch',
           file_ids: files.map((f) => f.fileId),
           expires_after: { anchor: 'last_active_at', minutes: CONTAINER_IDLE_MINUTES },
         },

@@ -78,6 +78,7 @@ export async function startHarness(config: HarnessConfig = {}, backend?: Backend
       apiUrl: fake.apiUrl,
       retryConfig: { retries: 2, factor: 1, minTimeout: 0, maxTimeout: 10 },
       statusIntervalMs: 0,
+      firstStatusMs: 0,
       streamIntervalMs: 0,
       ...(typeof config === 'function' ? config(fake) : config),
     },

@@ -86,6 +86,18 @@ describe('Slack adapter over the HTTP Events API', () => {
     expect(h.fake.statusOf(CHANNEL, MENTION_TS)).toBe('');
   });
 
+  it('answers a mention whose app_mention came first without its files, with the files its message twin brings', async () => {
+    hostSales();
+    h.engine.script.push({ text: 'Read it.' });
+    const mention = fixture<Payload>('app_mention_with_file', h.fake);
+    mention.event = { ...mention.event, files: undefined };
+    expect((await h.deliver(mention)).status).toBe(200);
+    expect((await h.deliver(fixture('message_channel_twin', h.fake))).status).toBe(200);
+    await h.settle();
+    expect(h.engine.calls.map((c) => c.files.map((f) => f.name))).toEqual([['sales.xlsx']]);
+    expect(visible(CHANNEL, MENTION_TS).map(messageText)).toEqual(['Read it.']);
+  });
+
   it('answers a mention once, despite its message twin and a retried delivery', async () => {
     hostSales();
     h.engine.script.push({ text: 'Done.' });
@@ -370,5 +382,22 @@ describe('Slack adapter with SLACK_ALLOWED_BOT_IDS', () => {
     // Its own message never reaches the adapter (Bolt's ignoreSelf drops it; triageEvent would too). The other bot's
     // is logged with its id, which is how an operator finds the id to list (LOG_LEVEL=debug).
     expect(h.logs().filter((l) => l['msg'] === 'event ignored').map((l) => [l['reason'], l['botId']])).toEqual([['from a bot', 'B0OTHERBOT']]);
+  });
+});
+
+describe('Slack progress, as Slack is asked for it', () => {
+  it('shows the engine\'s first status in one call, not a generic one replaced a moment later', async () => {
+    const h = await startHarness({ firstStatusMs: 200, statusIntervalMs: 1500 });
+    try {
+      let release!: () => void;
+      h.engine.script.push({ statuses: ['thinking…'], text: 'Done.', gate: new Promise<void>((r) => (release = r)) });
+      await h.deliver(fixture('message_im', h.fake));
+      await h.fake.waitFor(() => h.fake.statuses.length > 0, 'a status');
+      release();
+      await h.settle();
+      expect(h.fake.statuses.map((s) => s.status)).toEqual(['is thinking…']);
+    } finally {
+      await h.close();
+    }
   });
 });
