@@ -54,7 +54,7 @@ const schema = z.object({
   CRUNCH_TURN_TIMEOUT_MS: positiveInt.default(10 * 60 * 1000),
   CRUNCH_MAX_ATTEMPTS: positiveInt.max(10).default(4),
   CRUNCH_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(0).default(1000),
-  CRUNCH_CONCURRENCY: positiveInt.max(10_000).default(32),
+  CRUNCH_CONCURRENCY: positiveInt.max(10_000).default(64),
   CRUNCH_DRAIN_MS: z.coerce.number().int().min(0).default(25_000),
   CRUNCH_TAKEOVER_MS: z.coerce.number().int().min(1000).default(20_000),
 
