@@ -2,11 +2,10 @@
 export type { Attachment, ConversationKey, FileRef, Turn, TwinRole } from './turn.js';
 export { conversationId } from './turn.js';
 export type { CodeCell, Reply, ReplyKind, ReplyOutput } from './reply.js';
-export { bufferOutput, readOutput, textReply } from './reply.js';
+export { readOutput, textReply } from './reply.js';
 export type { Engine, EngineFile, EngineOutput, EngineRunInput, EngineRunResult, EngineSession, Json, SessionFile } from './engine.js';
 export type { DeliveryLedger, Platform, Presenter } from './platform.js';
 export type { Progress, ProgressSink } from './progress.js';
-export { ignoreProgress } from './progress.js';
 export { InFlight } from './in-flight.js';
 export { raceAbort } from './abort.js';
 export { retryAfterMs } from './retry-after.js';

@@ -7,8 +7,6 @@ export type Progress =
 
 export type ProgressSink = (progress: Progress) => void;
 
-export const ignoreProgress: ProgressSink = () => {};
-
 /** Passes progress on, dropping a status identical to the one just reported (each costs the adapter an edit). */
 export function dropRepeatedStatus(sink: ProgressSink): ProgressSink {
   let last: string | undefined;

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { CrunchError } from './errors.js';
 
 /** A chart or file to post with the answer. Nothing is downloaded until `open()` is called. */
@@ -63,9 +63,4 @@ export async function readOutput(output: ReplyOutput, limitBytes: number, signal
 
 function tooLarge(name: string): CrunchError {
   return new CrunchError('output_unavailable', `**${name}** is too large to attach here.`);
-}
-
-/** An output held in memory (help texts, tests, the CLI's own files). */
-export function bufferOutput(name: string, data: Buffer, mimeType: string, title = name): ReplyOutput {
-  return { name, title, mimeType, sizeBytes: data.length, open: async () => Readable.from([data]) };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Activity } from 'botbuilder';
 import type { Logger } from 'pino';
-import type { Store } from '../../../src/core/index.js';
+import { keys, type Store } from '../../../src/core/index.js';
 import type { TurnIO } from '../render/progress.js';
 import { checkTenant } from '../receive.js';
 import { fileLinkLine, filesMessage, type LoadedOutput, type OutboundMessage, textActivity } from '../render/cards.js';
@@ -68,7 +68,6 @@ export interface FileOffersOptions {
   upload?: UploadOptions;
 }
 
-const offerKey = (id: string) => `teams:offer:${id}`;
 const OFFER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export const OFFER_EXPIRED =
@@ -86,13 +85,13 @@ export function createFileOffers(options: FileOffersOptions): FileOffers {
       const offerId = randomUUID();
       const hosted = await files.keep(file);
       const offer: StoredOffer = { file: hosted, name: file.name, sizeInBytes: file.data.length, ...to };
-      await store.set(offerKey(offerId), offer, remainingMs(offer));
+      await store.set(keys.teamsOffer(offerId), offer, remainingMs(offer));
       return {
         part: 'files',
         activity: consentCardActivity(file.name, file.data.length, offerId),
         fallback: async () => (await filesMessage([file], { host: async () => files.link(hosted) })).activity,
         sent: async (activityId) => {
-          if (activityId !== undefined) await store.set(offerKey(offerId), { ...offer, activityId }, remainingMs(offer));
+          if (activityId !== undefined) await store.set(keys.teamsOffer(offerId), { ...offer, activityId }, remainingMs(offer));
         },
       };
     },
@@ -105,14 +104,14 @@ export function createFileOffers(options: FileOffersOptions): FileOffers {
       const offerId = (value.context as { offerId?: unknown } | undefined)?.offerId;
       const refuse = (reason: 'unknown' | 'expired' | 'not_yours'): InvokeVerdict => ({ status: 200, decision: { kind: 'refuse', reason, action } });
       if (typeof offerId !== 'string' || !OFFER_ID.test(offerId)) return refuse('unknown');
-      const offer = await store.get<StoredOffer>(offerKey(offerId));
+      const offer = await store.get<StoredOffer>(keys.teamsOffer(offerId));
       if (offer === undefined) return refuse('unknown');
       if (!isRecipient(offer, activity) || !checkTenant(activity, allowedTenants).ok) {
         options.logger.warn({ offerId, conversation: activity.conversation?.id }, 'teams file consent refused: the offer belongs to another conversation or user');
         return refuse('not_yours');
       }
       if (offer.file.expiresAtMs <= now()) return refuse('expired');
-      if (!(await store.claim(`${offerKey(offerId)}:settled`, remainingMs(offer)))) return { status: 200, decision: { kind: 'duplicate' } };
+      if (!(await store.claim(keys.teamsOfferSettled(offerId), remainingMs(offer)))) return { status: 200, decision: { kind: 'duplicate' } };
       return action === 'accept'
         ? { status: 200, decision: { kind: 'accept', offerId, offer, uploadInfo: value.uploadInfo } }
         : { status: 200, decision: { kind: 'decline', offerId, offer } };

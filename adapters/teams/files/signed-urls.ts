@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { RouteHandler, Store } from '../../../src/core/index.js';
+import { keys, type RouteHandler, type Store } from '../../../src/core/index.js';
 
 /**
  * Short-lived signed links on the bot's own server: `GET /files/<id>?exp=<unix seconds>&sig=<HMAC>`.
@@ -42,7 +42,6 @@ export interface FileHostOptions {
   logger: Logger;
 }
 
-const key = (id: string) => `teams:file:${id}`;
 
 export function sign(secret: string, id: string, exp: number): string {
   return createHmac('sha256', secret).update(`${id}.${exp}`).digest('base64url');
@@ -73,7 +72,7 @@ export function createFileHost(options: FileHostOptions): FileHost {
   const base = options.publicUrl.replace(/\/+$/, '');
   const keep = async (file: { name: string; mimeType: string; data: Buffer }): Promise<HostedFile> => {
     const id = randomUUID();
-    await options.store.set<StoredFile>(key(id), { name: file.name, mimeType: file.mimeType, data: file.data.toString('base64') }, options.ttlMs);
+    await options.store.set<StoredFile>(keys.teamsFile(id), { name: file.name, mimeType: file.mimeType, data: file.data.toString('base64') }, options.ttlMs);
     return { id, expiresAtMs: options.now() + options.ttlMs };
   };
   const link = (file: HostedFile): string => {
@@ -85,7 +84,7 @@ export function createFileHost(options: FileHostOptions): FileHost {
     keep,
     link,
     async read(id) {
-      const file = await options.store.get<StoredFile>(key(id));
+      const file = await options.store.get<StoredFile>(keys.teamsFile(id));
       return file === undefined ? undefined : { name: file.name, mimeType: file.mimeType, data: Buffer.from(file.data, 'base64') };
     },
     route: async (req, res) => {
@@ -100,7 +99,7 @@ export function createFileHost(options: FileHostOptions): FileHost {
         res.end(verdict === 'expired' ? 'This link has expired. Ask Crunch again to get a fresh one.' : 'Invalid link.');
         return true;
       }
-      const file = await options.store.get<StoredFile>(key(id));
+      const file = await options.store.get<StoredFile>(keys.teamsFile(id));
       if (file === undefined) {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('This file is no longer available.');
