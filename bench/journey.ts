@@ -10,6 +10,7 @@
  *   BENCH_THREADS=1,200 npm run bench
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,12 +54,21 @@ interface Result {
   seconds: number;
   ackP50: number;
   ackP99: number;
+  /** CPU time the bot's processes spent, per turn. */
+  cpuMsPerTurn: number;
   stats: Stats;
 }
 
+/** User + system CPU time of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Sends `n` new threads at once, spread over `endpoints`, and waits until all are answered. */
-async function load(scenario: string, endpoints: string[], n: number): Promise<Result> {
+async function load(scenario: string, endpoints: string[], n: number, pids: number[]): Promise<Result> {
   await ask('reset');
+  const cpuBefore = pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
   const acks: number[] = [];
   const started = performance.now();
   const sent = Array.from({ length: n }, async (_v, i) => {
@@ -70,10 +80,11 @@ async function load(scenario: string, endpoints: string[], n: number): Promise<R
   await Promise.all(sent);
   await waitFor(async () => (await ask<{ stats: Stats }>('stats')).stats.answered >= n, 600_000, `${scenario}: ${n} answers`);
   const seconds = (performance.now() - started) / 1000;
+  const cpuMsPerTurn = (pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuBefore) / n;
   const { stats } = await ask<{ stats: Stats }>('stats');
   acks.sort((a, b) => a - b);
   const pct = (p: number) => acks[Math.min(acks.length - 1, Math.floor((p / 100) * acks.length))]!;
-  return { scenario, n, seconds, ackP50: pct(50), ackP99: pct(99), stats };
+  return { scenario, n, seconds, ackP50: pct(50), ackP99: pct(99), cpuMsPerTurn, stats };
 }
 
 function env(store: string, concurrency: number): Record<string, string> {
@@ -108,17 +119,17 @@ const results: Result[] = [];
 try {
   for (const n of counts) {
     const bolt = await bareBolt();
-    results.push(await load('bare Bolt', [bolt.url], n));
+    results.push(await load('bare Bolt', [bolt.url], n, [bolt.child.pid!]));
     bolt.child.kill();
 
     const single = await startReplica(env(`sqlite://${join(dir, `bench-${n}.sqlite`)}`, n));
-    results.push(await load('Crunch, 1 replica (SQLite)', [single.url], n));
+    results.push(await load('Crunch, 1 replica (SQLite)', [single.url], n, [single.child.pid!]));
     single.kill('SIGKILL');
     await single.exited;
 
     if (redis !== undefined) {
       const pair: Replica[] = [await startReplica(env(redis.url, n)), await startReplica(env(redis.url, n))];
-      results.push(await load('Crunch, 2 replicas (Redis)', pair.map((r) => r.url), n));
+      results.push(await load('Crunch, 2 replicas (Redis)', pair.map((r) => r.url), n, pair.map((r) => r.child.pid!)));
       for (const r of pair) {
         r.kill('SIGKILL');
         await r.exited;
@@ -133,12 +144,12 @@ try {
 
 const latency = process.env.BENCH_API_LATENCY_MS ?? '150';
 console.log(`\nN new threads at once; every API request ${latency} ms, the model ${process.env.BENCH_MODEL_MS ?? '2000'} ms more; CRUNCH_CONCURRENCY = N\n`);
-console.log('| scenario | N | time to answer all | vs bare Bolt | ack p50 | ack p99 | OpenAI requests/turn | Slack calls/turn |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| scenario | N | time to answer all | vs bare Bolt | ack p50 | ack p99 | bot CPU/turn | OpenAI requests/turn | Slack calls/turn |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const r of results) {
   const base = results.find((b) => b.n === r.n && b.scenario === 'bare Bolt')!;
   console.log(
-    `| ${r.scenario} | ${r.n} | ${f(r.seconds, 2)} s | ${f(r.seconds / base.seconds, 2)}× | ${f(r.ackP50)} ms | ${f(r.ackP99)} ms | ${f(perTurn(r.stats.openai, r.n))} | ${f(perTurn(r.stats.slack, r.n))} |`,
+    `| ${r.scenario} | ${r.n} | ${f(r.seconds, 2)} s | ${f(r.seconds / base.seconds, 2)}× | ${f(r.ackP50)} ms | ${f(r.ackP99)} ms | ${f(r.cpuMsPerTurn)} ms | ${f(perTurn(r.stats.openai, r.n))} | ${f(perTurn(r.stats.slack, r.n))} |`,
   );
 }
 for (const r of results.filter((x) => x.n === Math.min(...counts))) {

@@ -1,6 +1,6 @@
 import { type DestinationStream, pino, type Logger } from 'pino';
 import type { Config } from './config/index.js';
-import { type Core, createCore, CrunchError, DEDUPE_TTL_MS, type Engine, JOINED_TTL_MS, openStorage, type Storage, type Store } from './core/index.js';
+import { type Core, createCore, CrunchError, DEDUPE_TTL_MS, type Engine, Intake, JOINED_TTL_MS, openStorage, type Storage, type Store } from './core/index.js';
 import { createResponsesEngine } from './engines/responses/index.js';
 
 /** The composition root shared by the server, the CLI and the tests: storage + engine + core. */
@@ -11,6 +11,8 @@ export interface Crunch {
   store: Store;
   engine: Engine;
   core: Core;
+  /** Deliveries being received: the server counts them, the core's workers start turns in a lull. */
+  intake: Intake;
   /** Stops the workers (letting turns finish for up to `drainMs`) and closes the storage. */
   close(drainMs?: number): Promise<void>;
 }
@@ -70,7 +72,8 @@ export async function createCrunch(config: Config, logger: Logger, options: Crun
     onError: throttled(logger),
   });
   const engine = options.engine ?? createEngine(config, logger);
-  const core = createCore({ store: storage.store, inbox: storage.inbox, engine, limits: config.limits, logger, concurrency: config.limits.concurrency });
+  const intake = new Intake();
+  const core = createCore({ store: storage.store, inbox: storage.inbox, engine, limits: config.limits, logger, concurrency: config.limits.concurrency, intake });
   return {
     config,
     logger,
@@ -78,6 +81,7 @@ export async function createCrunch(config: Config, logger: Logger, options: Crun
     store: storage.store,
     engine,
     core,
+    intake,
     async close(drainMs = config.limits.drainMs) {
       await core.stop(drainMs);
       await storage.close();

@@ -36,7 +36,7 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
     const timeout = new Promise<string>((resolve) => setTimeout(resolve, 1000, 'the store did not answer within 1 s').unref());
     return Promise.race([crunch.storage.ping().then(() => undefined), timeout]);
   });
-  const server = await startServer({ port: config.port, routes: [readiness, ...adapters.flatMap((a) => a.routes)], logger });
+  const server = await startServer({ port: config.port, routes: [readiness, ...adapters.flatMap((a) => a.routes)], logger, intake: crunch.intake });
 
   async function shutdown(): Promise<void> {
     ready = false;

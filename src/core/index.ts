@@ -18,5 +18,6 @@ export type { Storage, StorageOptions, Store } from './store/index.js';
 export { openStorage } from './store/index.js';
 export type { Core, CoreDeps, Handled } from './journey/index.js';
 export { createCore, DEDUPE_TTL_MS, JOINED_TTL_MS } from './journey/index.js';
+export { Intake } from './journey/intake.js';
 export type { FileLimits } from './files.js';
 export { SUPPORTED_EXTENSIONS, helpText } from './files.js';

@@ -16,6 +16,8 @@ export interface BotServerOptions {
   host?: string;
   routes: RouteHandler[];
   logger: Logger;
+  /** Told when a request arrives and when it is answered (the core's Intake). */
+  intake?: { enter(): void; leave(): void };
 }
 
 /** `GET /healthz`: the process is up and serving. */
@@ -47,6 +49,8 @@ export function readinessRoute(check: () => Promise<string | undefined>): RouteH
 export async function startServer(options: BotServerOptions): Promise<BotServer> {
   const routes = [healthRoute, ...options.routes];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    options.intake?.enter();
+    res.once('close', () => options.intake?.leave());
     void (async () => {
       for (const route of routes) {
         if (await route(req, res)) return;

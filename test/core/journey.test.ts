@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { type Attachment, createCore, CrunchError, type Engine, openStorage, type Storage } from '../../src/core/index.js';
+import { type Attachment, createCore, CrunchError, type Engine, Intake, openStorage, type Storage } from '../../src/core/index.js';
 import { createFakeEngine, type FakeEngine } from '../fakes/engine.js';
 import { memoryLogger } from '../support/logger.js';
 import { createTestPlatform } from '../support/platform.js';
@@ -257,5 +257,25 @@ describe('the journey when things go wrong around it', () => {
     };
     expect(await platform.ask(core, { thread: 't1', text: 'compute' })).toMatchObject({ kind: 'answer', text: 'answer to compute' });
     expect(lines().some((l) => l.msg === 'could not save the session')).toBe(true);
+  });
+});
+
+describe('the journey under a burst of deliveries', () => {
+  it('starts a turn in a lull between deliveries being received, so that acknowledgements go first', async () => {
+    const storage = await openStorage('memory://', { dedupeMs: 60_000, joinedMs: 60_000 });
+    const engine = createFakeEngine();
+    const intake = new Intake();
+    const core = createCore({ store: storage.store, inbox: storage.inbox, engine, logger: memoryLogger().logger, limits: { maxFileBytes: 1024, maxFilesPerTurn: 1, turnTimeoutMs: 5000 }, concurrency: 2, intake });
+    const platform = createTestPlatform();
+    core.register(platform);
+    core.start();
+    intake.enter(); // a delivery is being received
+    const answered = platform.ask(core, { thread: 't', text: 'hi' });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(engine.calls).toEqual([]);
+    intake.leave();
+    expect((await answered).text).toBe('You said: hi');
+    await core.stop(0);
+    await storage.close();
   });
 });

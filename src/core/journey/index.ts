@@ -10,6 +10,7 @@ import type { Platform } from '../platform.js';
 import type { Store } from '../store/index.js';
 import type { Turn } from '../turn.js';
 import { HandBack } from './answer.js';
+import type { Intake } from './intake.js';
 import { runTurn } from './run.js';
 
 /**
@@ -29,6 +30,8 @@ export interface CoreDeps {
   logger: Logger;
   /** Turns run at once by this process, each in its own conversation (CRUNCH_CONCURRENCY). */
   concurrency: number;
+  /** Deliveries being received: a turn starts in a lull between them (see Intake). */
+  intake?: Intake;
   now?: () => Date;
 }
 
@@ -63,6 +66,8 @@ export interface Core {
   idle(): Promise<void>;
 }
 
+/** The longest a turn waits for a lull in deliveries before it starts anyway. */
+const INTAKE_MAX_WAIT_MS = 1000;
 /** After the drain, how long handed-back turns get to wind down before the core stops waiting for them. */
 const WIND_DOWN_MS = 5000;
 
@@ -146,6 +151,7 @@ export function createCore(deps: CoreDeps): Core {
           await lease.done(entry.turn.messageKey);
           continue;
         }
+        await deps.intake?.lull(INTAKE_MAX_WAIT_MS);
         const ran = await runTurn(entry, platform, stopAsHandBack.signal, answerDeps);
         if (ran.outcome === 'handed-back') {
           if (!lease.lost.aborted) await lease.handBack();
