@@ -1,8 +1,14 @@
 /**
- * Text conversion at the Slack edge, both ways, as pure functions:
+ * Text conversion at the Slack edge, both ways, as pure functions. Everything Crunch puts into Slack that a
+ * model or a user wrote (answer text, notices, statuses, streamed text, file names and titles) goes through
+ * one of these, so that nothing of theirs can become a mention, `<!channel>` or `<!here>`:
  * - `markdownToSlack`: the model's markdown (Reply.text) → Slack mrkdwn. Tables become aligned code blocks,
  *   fenced code keeps its content verbatim, `**bold**` → `*bold*`, links → `<url|label>`, and `& < >` are
- *   escaped everywhere so nothing in an answer can turn into a mention or `<!channel>`.
+ *   escaped everywhere.
+ * - `escapeSlack`: plain text into mrkdwn (a file name in a warning, a status message).
+ * - `defuseMentions`: text Slack reads as markdown or shows as is (streamed `markdown_text`, the status line,
+ *   file titles): a zero-width space after each `<` that would open a mention, invisible when shown.
+ * - `portableFileName`: a file name as it is uploaded, without the characters no file system takes.
  * - `splitSlackText`: cuts mrkdwn into message-sized chunks without breaking code blocks.
  * - `slackToPlainText`: a user's message text → plain text for the core (bot mention removed, entities decoded).
  */
@@ -16,6 +22,14 @@ const WORD = /[\p{L}\p{N}]/u;
 
 export function escapeSlack(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function defuseMentions(text: string): string {
+  return text.replace(/<(?=[!@#])/g, `<${ZWSP}`);
+}
+
+export function portableFileName(name: string): string {
+  return name.replace(/[<>:"/\\|?*\u0000-\u001f]/g, '_');
 }
 
 /** Converts markdown into Slack mrkdwn. */

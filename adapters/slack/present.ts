@@ -1,6 +1,7 @@
 import { ErrorCode, type WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { DeliveryLedger, Presenter, Progress, Reply } from '../../src/core/index.js';
+import { defuseMentions, escapeSlack, portableFileName } from './markdown.js';
 import { codeFile, composeMessages, noticesBlock, type SlackMessage } from './render/compose.js';
 import { type Upload, uploadAll } from './render/uploads.js';
 import type { ResolvedSlackOptions, SlackAddress } from './types.js';
@@ -78,7 +79,7 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
     if (closing.signal.aborted) return;
     if (statusMode !== 'message' && ctx.capabilities.setStatus) {
       try {
-        await quick.assistant.threads.setStatus({ channel_id: channel, thread_ts: threadTs, status: `is ${text}` });
+        await quick.assistant.threads.setStatus({ channel_id: channel, thread_ts: threadTs, status: `is ${defuseMentions(text)}` });
         statusMode = 'assistant';
         return;
       } catch (err) {
@@ -89,7 +90,7 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
       }
     }
     statusMode = 'message';
-    const line = `:hourglass_flowing_sand: ${text.charAt(0).toUpperCase()}${text.slice(1)}`;
+    const line = `:hourglass_flowing_sand: ${escapeSlack(text.charAt(0).toUpperCase() + text.slice(1))}`;
     if (statusTs === undefined) {
       statusTs = (await quick.chat.postMessage({ channel, thread_ts: threadTs, text: line })).ts;
       if (statusTs !== undefined) await ledger.remember({ statusTs });
@@ -122,15 +123,24 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
 
   async function flushStream(): Promise<void> {
     if (streamBroken || pending === '' || closing.signal.aborted) return;
-    const text = pending.slice(0, MAX_APPEND_CHARS);
+    let text = pending.slice(0, MAX_APPEND_CHARS);
+    // A '<' at the end waits for what follows it: defused together, it cannot become a mention across appends.
+    if (text.endsWith('<')) text = text.slice(0, -1);
+    if (text === '') return;
     pending = pending.slice(text.length);
     try {
       if (streamTs === undefined) {
-        const started = await quick.chat.startStream({ channel, thread_ts: threadTs, markdown_text: text, recipient_user_id: to.userId, recipient_team_id: to.userTeamId });
+        const started = await quick.chat.startStream({
+          channel,
+          thread_ts: threadTs,
+          markdown_text: defuseMentions(text),
+          recipient_user_id: to.userId,
+          recipient_team_id: to.userTeamId,
+        });
         streamTs = started.ts;
         if (streamTs !== undefined) await ledger.remember({ streamTs });
       } else {
-        await quick.chat.appendStream({ channel, ts: streamTs, markdown_text: text });
+        await quick.chat.appendStream({ channel, ts: streamTs, markdown_text: defuseMentions(text) });
       }
       streamed += text;
     } catch (err) {
@@ -205,7 +215,12 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
     const rest = reply.text.slice(sent.length);
     const notices = noticesBlock(reply.notices);
     try {
-      await client.chat.stopStream({ channel, ts: streamTs, ...(rest !== '' ? { markdown_text: rest } : {}), ...(notices ? { blocks: [notices] as never } : {}) });
+      await client.chat.stopStream({
+        channel,
+        ts: streamTs,
+        ...(rest !== '' ? { markdown_text: defuseMentions(rest) } : {}),
+        ...(notices ? { blocks: [notices] as never } : {}),
+      });
       await ledger.markPosted('text:0');
       return true;
     } catch (err) {
@@ -253,8 +268,8 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
 
   async function postOutputs(reply: Reply, longAnswer: boolean): Promise<void> {
     const uploads: Upload[] = [
-      ...reply.images.map((image, i) => ({ part: `image:${i}`, label: image.title || image.name, filename: image.name, title: image.title || image.name, content: image })),
-      ...reply.files.map((file, i) => ({ part: `file:${i}`, label: file.name, filename: file.name, title: file.name, content: file })),
+      ...reply.images.map((image, i) => ({ part: `image:${i}`, label: image.title || image.name, filename: portableFileName(image.name), title: defuseMentions(image.title || image.name), content: image })),
+      ...reply.files.map((file, i) => ({ part: `file:${i}`, label: file.name, filename: portableFileName(file.name), title: defuseMentions(file.name), content: file })),
     ];
     if (longAnswer) uploads.push({ part: 'answer.md', label: 'answer.md', filename: 'answer.md', title: 'The full answer', content: reply.text });
     if (options.showCode && reply.code.length > 0) {
@@ -262,7 +277,7 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
     }
     const failed = await uploadAll(uploads, { client, channel, threadTs, signal: AbortSignal.timeout(options.requestTimeoutMs * 5), ledger, log });
     if (failed.length === 0 || ledger.posted('upload-warning')) return;
-    const names = failed.map((n) => `*${n}*`).join(', ');
+    const names = failed.map((n) => `*${escapeSlack(n)}*`).join(', ');
     const text = `:warning: I could not upload ${names} to this thread (Slack refused the upload). The rest of the answer is complete; ask again if you need ${failed.length === 1 ? 'it' : 'them'}.`;
     await client.chat
       .postMessage({ channel, thread_ts: threadTs, text, blocks: [{ type: 'context', elements: [{ type: 'mrkdwn', text }] }] })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeSlack, markdownToSlack, slackToPlainText, splitSlackText } from '../../../adapters/slack/markdown.js';
+import { defuseMentions, escapeSlack, markdownToSlack, portableFileName, slackToPlainText, splitSlackText } from '../../../adapters/slack/markdown.js';
 
 const ZWSP = '\u200B';
 
@@ -119,5 +119,12 @@ describe('slackToPlainText', () => {
     ).toBe('plot this (https://a.b/c?x=1&y=2) for @bob in #general <3 @here a@b.c');
     expect(slackToPlainText('<@UBOT> reset', 'UBOT')).toBe('reset');
     expect(slackToPlainText('hey <@UOTHER>', 'UBOT')).toBe('hey @UOTHER');
+  });
+});
+
+describe('defuseMentions and portableFileName', () => {
+  it('keeps the text as shown but opens no mention', () => {
+    expect(defuseMentions('hi <!channel>, <@U1> and <#C1> or <https://x.example>')).toBe('hi <\u200B!channel>, <\u200B@U1> and <\u200B#C1> or <https://x.example>');
+    expect(portableFileName('<!here>/..\\a:b?.csv')).toBe('_!here__.._a_b_.csv');
   });
 });

@@ -401,3 +401,39 @@ describe('Slack progress, as Slack is asked for it', () => {
     }
   });
 });
+
+describe('Slack output is never a mention', () => {
+  it('defuses mentions the model writes or names its files with, in every call that carries them', async () => {
+    const h = await startHarness({ firstStatusMs: 0, statusIntervalMs: 0 });
+    try {
+      const evil = '<!channel> <!here> <@U0ALICE001> <#C0DATA0001>';
+      let release!: () => void;
+      h.engine.script.push({
+        statuses: [`reading ${evil}.csv…`],
+        deltas: ['Hey <', '!channel> look: ', evil],
+        text: `Hey <!channel> look: ${evil}`,
+        notices: [`**${evil}.xlsx** skipped: not supported.`],
+        outputs: [
+          { name: '<!channel>.png', title: '<!here> chart', data: Buffer.from('89504e470d0a1a0a', 'hex') },
+          { name: '<!channel>.csv', data: 'a\n1\n' },
+        ],
+        gate: new Promise<void>((r) => (release = r)),
+      });
+      // The CSV upload fails, so the warning names it.
+      h.fake.fail({ method: 'upload', status: 500, times: 10, when: (p) => p['filename'] === '_!channel_.csv' });
+      await h.deliver(fixture('message_im', h.fake));
+      await h.fake.waitFor(() => h.fake.messages.some((m) => m.kind === 'stream'), 'the stream');
+      release();
+      await h.settle();
+      // A live mention opens with "<!", "<@" or "<#"; escaped (&lt;) or defused (a zero-width space after "<") it does not.
+      const carried = h.fake.calls.filter((c) => c.method !== 'auth.test').flatMap((c) => Object.values(c.params).map((v) => (typeof v === 'string' ? v : JSON.stringify(v))));
+      expect(carried.filter((v) => /<[!@#]/.test(v))).toEqual([]);
+      // What the person reads is still the text, the zero-width spaces unseen.
+      const thread = h.fake.thread('D0ALICE001', '1715000100.000200');
+      expect(thread[0]!.text.replace(/\u200B/g, '')).toContain('Hey <!channel> look');
+      expect(messageText(thread.at(-1)!)).toContain('I could not upload *&lt;!channel&gt;.csv*');
+    } finally {
+      await h.close();
+    }
+  });
+});
