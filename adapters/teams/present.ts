@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import type { DeliveryLedger, Presenter, Reply, Turn } from '../../src/core/index.js';
+import type { DeliveryLedger, Presenter, Reply, ReplyOutput, Turn } from '../../src/core/index.js';
 import type { FileOffers, OfferRecipient } from './files/file-consent.js';
 import type { FileHost } from './files/signed-urls.js';
-import { type LoadedOutput, loadReply, type OutboundMessage, renderReply } from './render/cards.js';
+import type { OutboundMessage } from './render/activity.js';
+import { planReply } from './render/cards.js';
 import { ProgressPresenter, type TurnIO } from './render/progress.js';
 import type { ProactiveTurns } from './transport/turns.js';
 import type { TeamsTurnData } from './types.js';
@@ -18,9 +19,6 @@ export interface PresentDeps {
   now: () => number;
   logger: Logger;
 }
-
-/** The most of one chart or file this adapter reads into memory to post it. */
-const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
 
 const TEXT_REFUSED = '⚠️ I finished, but Teams would not accept my answer message. Please ask again, perhaps for a shorter answer.';
 
@@ -80,25 +78,26 @@ export function createPresenter(turn: Turn, ledger: DeliveryLedger, deps: Presen
     },
   };
 
-  /** Posts the answer's parts in order; in personal chat files are offered with consent cards. */
+  /**
+   * Posts the answer's parts in order, each rendered only when it is its turn (the text goes out before any
+   * chart or file is read); in personal chat files are offered with consent cards.
+   */
   async function post(reply: Reply, presenter: ProgressPresenter, io: TurnIO): Promise<void> {
-    const parts = await renderReply(await loadReply(reply, MAX_OUTPUT_BYTES), {
+    const plan = planReply(reply, {
       maxMessageBytes: deps.maxMessageBytes,
       host: (file) => deps.files.put(file),
       textOnly: presenter.streaming,
-      ...(offerTo !== undefined ? { offer: (file: LoadedOutput) => deps.offers.offer(file, offerTo) } : {}),
+      ...(offerTo !== undefined ? { offer: (file: ReplyOutput) => deps.offers.offer(file, offerTo) } : {}),
     });
-    const named = parts.map((part, i) => ({ id: `${part.part}:${i}`, part }));
-    let rest = named.filter((p) => !ledger.posted(p.id));
-    const first = rest[0];
-    if (presenter.streaming && first?.part.part === 'text' && first.id === named[0]?.id && (await presenter.endStream(first.part.activity))) {
-      await ledger.markPosted(first.id);
-      rest = rest.slice(1);
-    }
     let textFailed = false;
-    for (const { id, part } of rest) {
-      if (await send(io, part)) await ledger.markPosted(id);
-      else if (part.part === 'text') textFailed = true;
+    for (const [i, planned] of plan.entries()) {
+      if (ledger.posted(planned.id)) continue;
+      const message = await planned.render();
+      if (message === undefined) continue;
+      // The first text part ends the stream when the answer was streamed (a resumed attempt streams afresh).
+      const sent = i === 0 && presenter.streaming && message.part === 'text' ? await presenter.endStream(message.activity) : await send(io, message);
+      if (sent) await ledger.markPosted(planned.id);
+      else if (message.part === 'text') textFailed = true;
     }
     if (textFailed) await io.send({ type: 'message', text: TEXT_REFUSED }).catch((err: unknown) => log.error({ err }, 'teams could not post the fallback message'));
   }

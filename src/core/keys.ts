@@ -14,8 +14,9 @@ export const keys = {
   /** A Teams file consent offer, and its settled claim. */
   teamsOffer: (offerId: string) => `teams:offer:${offerId}`,
   teamsOfferSettled: (offerId: string) => `teams:offer:${offerId}:settled`,
-  /** A file served behind a signed Teams link. */
+  /** A file served behind a signed Teams link, and its bytes, in chunks. */
   teamsFile: (fileId: string) => `teams:file:${fileId}`,
+  teamsFileChunk: (fileId: string, n: number) => `teams:file:${fileId}:${n}`,
 };
 
 /** Keys of the Redis inbox (store/redis-inbox.ts): structures, not JSON values. */

@@ -1,4 +1,6 @@
-import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { type DeliveryLedger, readOutput, type ReplyOutput } from '../../../src/core/index.js';
@@ -42,9 +44,8 @@ export async function uploadAll(uploads: Upload[], target: UploadTarget): Promis
         length,
         ...(upload.snippetType !== undefined ? { snippet_type: upload.snippetType } : {}),
       });
-      const sent = await fetch(url.upload_url!, { method: 'POST', body, duplex: 'half', signal: target.signal } as RequestInit);
-      await sent.body?.cancel();
-      if (!sent.ok) throw new Error(`upload answered ${sent.status}`);
+      const status = await post(url.upload_url!, body, length, target.signal);
+      if (status < 200 || status >= 300) throw new Error(`upload answered ${status}`);
       done.push({ upload, id: url.file_id! });
     } catch (err) {
       log.warn({ err, file: upload.label }, 'upload failed');
@@ -67,17 +68,33 @@ export async function uploadAll(uploads: Upload[], target: UploadTarget): Promis
 }
 
 /** The upload body: streamed when its size is known up front (Slack asks for it first), read whole otherwise. */
-async function bodyOf(content: string | ReplyOutput, signal: AbortSignal): Promise<{ body: RequestInit['body']; length: number }> {
+async function bodyOf(content: string | ReplyOutput, signal: AbortSignal): Promise<{ body: Buffer | Readable; length: number }> {
   if (typeof content === 'string') {
     const bytes = Buffer.from(content, 'utf8');
     return { body: bytes, length: bytes.length };
   }
-  if (content.sizeBytes !== undefined && content.sizeBytes > 0) {
-    const stream = await content.open(signal);
-    return { body: Readable.toWeb(stream) as unknown as RequestInit['body'], length: content.sizeBytes };
-  }
+  if (content.sizeBytes !== undefined && content.sizeBytes > 0) return { body: await content.open(signal), length: content.sizeBytes };
   const bytes = await readOutput(content, MAX_UNSIZED_BYTES, signal);
   return { body: bytes, length: bytes.length };
+}
+
+/**
+ * POSTs the bytes to Slack's upload URL with node:http(s), which reads a stream only as fast as the socket
+ * takes it (fetch read a fast stream ahead without bound). Resolves with the status.
+ */
+async function post(url: string, body: Buffer | Readable, length: number, signal: AbortSignal): Promise<number> {
+  const target = new URL(url);
+  const { request } = await import(target.protocol === 'https:' ? 'node:https' : 'node:http');
+  const req = request(target, { method: 'POST', headers: { 'content-length': String(length) }, signal });
+  const answered = new Promise<IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+  if (Buffer.isBuffer(body)) req.end(body);
+  else await pipeline(body, req);
+  const response = await answered;
+  response.resume();
+  return response.statusCode ?? 0;
 }
 
 /** An output whose size the engine did not say is read into memory to learn it; at most this much. */

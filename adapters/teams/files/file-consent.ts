@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import { keys, type Store } from '../../../src/core/index.js';
 import type { TurnIO } from '../render/progress.js';
 import { checkTenant } from '../receive.js';
-import { fileLinkLine, filesMessage, type LoadedOutput, type OutboundMessage, textActivity } from '../render/cards.js';
+import type { ReplyOutput } from '../../../src/core/index.js';
+import { type OutboundMessage, textActivity } from '../render/activity.js';
+import { fileLinkLine } from '../render/outputs.js';
 import type { FileHost, HostedFile } from './signed-urls.js';
 import { FILE_CONSENT_CARD, FILE_CONSENT_INVOKE, FILE_INFO_CARD, type FileConsentResponse, type FileUploadInfo } from '../types.js';
 import { type UploadOptions, UploadError, uploadToSession } from './upload.js';
@@ -53,7 +55,7 @@ export interface OfferRecipient {
 
 export interface FileOffers {
   /** Keeps the file and returns its consent card, or its signed link when it cannot be offered. */
-  offer(file: LoadedOutput, to: OfferRecipient): Promise<OutboundMessage>;
+  offer(file: ReplyOutput, to: OfferRecipient): Promise<OutboundMessage>;
   /** Checks an invoke against the stored offer and claims it; quick, so the invoke is answered at once. */
   decide(activity: Partial<Activity>, allowedTenants: string[]): Promise<InvokeVerdict>;
   /** The slow part: upload or decline, then the messages, on the invoke's conversation; `urls` vets the upload URL. */
@@ -81,15 +83,17 @@ export function createFileOffers(options: FileOffersOptions): FileOffers {
 
   return {
     async offer(file, to) {
-      if (file.data.length === 0) return filesMessage([file], { host: (f) => files.put(f) });
-      const offerId = randomUUID();
       const hosted = await files.keep(file);
-      const offer: StoredOffer = { file: hosted, name: file.name, sizeInBytes: file.data.length, ...to };
+      const offer: StoredOffer = { file: hosted, name: file.name, sizeInBytes: hosted.size, ...to };
+      const links = textActivity(`📎 **Your file** (the link stays valid for a limited time):\n\n${link(offer)}`);
+      // OneDrive takes no empty file: such a file is only linked.
+      if (hosted.size === 0) return { part: 'files', activity: links };
+      const offerId = randomUUID();
       await store.set(keys.teamsOffer(offerId), offer, remainingMs(offer));
       return {
         part: 'files',
-        activity: consentCardActivity(file.name, file.data.length, offerId),
-        fallback: async () => (await filesMessage([file], { host: async () => files.link(hosted) })).activity,
+        activity: consentCardActivity(file.name, hosted.size, offerId),
+        fallback: async () => links,
         sent: async (activityId) => {
           if (activityId !== undefined) await store.set(keys.teamsOffer(offerId), { ...offer, activityId }, remainingMs(offer));
         },
@@ -129,14 +133,14 @@ export function createFileOffers(options: FileOffersOptions): FileOffers {
         await replaceCard(io, offer, `You declined **${offer.name}**, so it was not saved to your OneDrive. You can still download it:\n\n${link(offer)}`, log);
         return;
       }
-      const stored = await files.read(offer.file.id);
+      const stored = await files.open(offer.file.id);
       if (stored === undefined) {
         await replaceCard(io, offer, OFFER_EXPIRED, log);
         return;
       }
       const info = decision.uploadInfo;
       try {
-        await uploadToSession(checkedUploadUrl(info?.uploadUrl, urls), stored.data, options.upload);
+        await uploadToSession(checkedUploadUrl(info?.uploadUrl, urls), stored, options.upload);
       } catch (err) {
         log.warn({ err, offerId: decision.offerId }, 'teams file consent upload failed');
         await replaceCard(io, offer, `⚠️ I could not save **${offer.name}** to your OneDrive (${uploadFailure(err)}). Download it here instead:\n\n${link(offer)}`, log);

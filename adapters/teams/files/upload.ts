@@ -1,8 +1,9 @@
+import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { retryAfterMs } from '../../../src/core/index.js';
 
 /**
- * Bytes → an OneDrive upload session: the `uploadUrl` Teams hands over when the user accepts a file consent
+ * A kept file → an OneDrive upload session, one range in memory at a time: the `uploadUrl` Teams hands over when the user accepts a file consent
  * card. As Microsoft Graph documents it ("Upload bytes to the upload session", driveitem-createuploadsession):
  *  - sequential PUTs, each with `Content-Length` and `Content-Range: bytes <start>-<end>/<total>`;
  *  - every range but the last a multiple of 320 KiB, each under 60 MiB (5-10 MiB recommended);
@@ -44,16 +45,26 @@ export interface UploadOptions {
 const TRANSIENT = new Set([500, 502, 503, 504]);
 const MAX_RETRY_WAIT_MS = 10_000;
 
-/** Uploads `data` whole; resolves once OneDrive confirmed the complete file. */
-export async function uploadToSession(uploadUrl: string, data: Buffer, options: UploadOptions = {}): Promise<void> {
+/** Uploads the file whole, reading it once, in order; resolves once OneDrive confirmed the complete file. */
+export async function uploadToSession(uploadUrl: string, file: { size: number; stream: Readable }, options: UploadOptions = {}): Promise<void> {
   const rangeBytes = options.rangeBytes ?? DEFAULT_RANGE_BYTES;
   if (rangeBytes <= 0 || rangeBytes % UPLOAD_RANGE_UNIT !== 0) throw new RangeError(`rangeBytes must be a multiple of ${UPLOAD_RANGE_UNIT}`);
-  const total = data.length;
+  const total = file.size;
   if (total === 0) throw new UploadError(undefined, 'an upload session cannot take an empty file');
+  const ranges = new RangeReader(file.stream);
+  try {
+    await uploadRanges(uploadUrl, ranges, total, rangeBytes, options);
+  } finally {
+    file.stream.destroy();
+  }
+}
+
+async function uploadRanges(uploadUrl: string, ranges: RangeReader, total: number, rangeBytes: number, options: UploadOptions): Promise<void> {
   let start = 0;
   while (start < total) {
     const end = Math.min(start + rangeBytes, total) - 1;
-    const response = await putRange(uploadUrl, data, start, end, options);
+    const data = await ranges.read(start, end);
+    const response = await putRange(uploadUrl, data, total, options);
     if (response.status === 200 || response.status === 201) {
       await response.body?.cancel().catch(() => {});
       if (end === total - 1) return;
@@ -69,7 +80,38 @@ export async function uploadToSession(uploadUrl: string, data: Buffer, options: 
   }
 }
 
-async function putRange(uploadUrl: string, data: Buffer, start: number, end: number, options: UploadOptions): Promise<Response> {
+/** Reads a stream forward in ranges; OneDrive may ask to resume a little earlier, within the last range read. */
+class RangeReader {
+  private readonly source: AsyncIterator<Buffer>;
+  private held: Buffer = Buffer.alloc(0);
+  /** The stream offset of `held`'s first byte. */
+  private heldAt = 0;
+
+  constructor(stream: Readable) {
+    this.source = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  async read(start: number, end: number): Promise<{ bytes: Buffer; start: number; end: number }> {
+    if (start < this.heldAt) throw new UploadError(undefined, `OneDrive asked for bytes from ${start} again, which are no longer at hand`);
+    // Keep only what is at or after `start`, then read on until `end` is covered.
+    this.held = this.held.subarray(Math.min(this.held.length, start - this.heldAt));
+    this.heldAt = start;
+    const wanted = end - start + 1;
+    const parts: Buffer[] = [this.held];
+    let have = this.held.length;
+    while (have < wanted) {
+      const step = await this.source.next();
+      if (step.done) throw new UploadError(undefined, `the file ended after ${start + have} bytes`);
+      parts.push(step.value);
+      have += step.value.length;
+    }
+    this.held = Buffer.concat(parts, have);
+    return { bytes: this.held.subarray(0, wanted), start, end };
+  }
+}
+
+async function putRange(uploadUrl: string, range: { bytes: Buffer; start: number; end: number }, total: number, options: UploadOptions): Promise<Response> {
+  const { bytes: data, start, end } = range;
   const attempts = options.attempts ?? 3;
   const base = options.retryBaseMs ?? 500;
   for (let attempt = 1; ; attempt++) {
@@ -78,8 +120,8 @@ async function putRange(uploadUrl: string, data: Buffer, start: number, end: num
     try {
       response = await fetch(uploadUrl, {
         method: 'PUT',
-        headers: { 'content-length': String(end - start + 1), 'content-range': `bytes ${start}-${end}/${data.length}` },
-        body: new Uint8Array(data.buffer, data.byteOffset + start, end - start + 1),
+        headers: { 'content-length': String(end - start + 1), 'content-range': `bytes ${start}-${end}/${total}` },
+        body: new Uint8Array(data.buffer, data.byteOffset, data.length),
         // A redirect would carry the bytes to a URL nobody checked: it fails the upload instead.
         redirect: 'manual',
         signal: AbortSignal.timeout(options.timeoutMs ?? 120_000),

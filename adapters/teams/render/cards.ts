@@ -1,7 +1,8 @@
 import type { Activity } from 'botbuilder';
-import { type CodeCell, readOutput, type Reply, type ReplyOutput } from '../../../src/core/index.js';
+import type { CodeCell, Reply, ReplyOutput } from '../../../src/core/index.js';
 import { markdownBlocks, noticesMarkdown, splitMarkdown, stripSandboxLinks, toTeamsMarkdown, type MarkdownTable } from '../markdown.js';
-import { ADAPTIVE_CARD } from '../types.js';
+import { card, cardActivity, ENVELOPE_BYTES, type OutboundMessage, type OutboundPart, type PlannedPart, type RenderOptions, sizeOf, textActivity } from './activity.js';
+import { filesMessage, imageMessage } from './outputs.js';
 
 /**
  * Reply → the Teams activities that carry it, each under the message size budget. Teams shows text and
@@ -15,80 +16,8 @@ import { ADAPTIVE_CARD } from '../types.js';
  * depends on which rule applies. A chart that does not fit is served from the bot's signed URL instead.
  */
 
-export type OutboundPart = 'text' | 'image' | 'files' | 'code';
-
-/** An output read into memory: inline charts are base64 in the card, and hosted files are kept whole. */
-export interface LoadedOutput {
-  name: string;
-  title: string;
-  mimeType: string;
-  data: Buffer;
-}
-
-/** A reply whose outputs have been read (those that could not be read are named in its notices). */
-export interface LoadedReply extends Omit<Reply, 'images' | 'files'> {
-  images: LoadedOutput[];
-  files: LoadedOutput[];
-}
-
-/** Reads every output of `reply`; one that fails becomes a notice, and the rest still go out. */
-export async function loadReply(reply: Reply, limitBytes: number): Promise<LoadedReply> {
-  const notices = [...reply.notices];
-  const load = async (outputs: ReplyOutput[]) => {
-    const loaded: LoadedOutput[] = [];
-    for (const output of outputs) {
-      try {
-        loaded.push({ name: output.name, title: output.title, mimeType: output.mimeType, data: await readOutput(output, limitBytes) });
-      } catch (err) {
-        notices.push((err as { userMessage?: string }).userMessage ?? `**${output.name}** could not be attached.`);
-      }
-    }
-    return loaded;
-  };
-  const images = await load(reply.images);
-  const files = await load(reply.files);
-  return { ...reply, images, files, notices };
-}
-
-export interface OutboundMessage {
-  part: OutboundPart;
-  activity: Partial<Activity>;
-  /** A smaller alternative when Teams still refuses this one (a chart by URL instead of inline). */
-  fallback?: () => Promise<Partial<Activity>>;
-  /** Told the new activity's id once Teams took it (a file consent card keeps it, to update the card). */
-  sent?: (activityId: string | undefined) => Promise<void>;
-}
-
-export interface RenderOptions {
-  maxMessageBytes: number;
-  /** Stores a file behind a signed link and returns its URL. */
-  host(file: { name: string; mimeType: string; data: Buffer }): Promise<string>;
-  /** Render the answer as markdown text even when it has tables (a streamed answer ends in text). */
-  textOnly?: boolean;
-  /** One message per file (a file consent card in personal chat) instead of one message of links. */
-  offer?(file: LoadedOutput): Promise<OutboundMessage>;
-}
-
-const CARD_SCHEMA = 'http://adaptivecards.io/schemas/adaptive-card.json';
-/** Envelope (ids, conversation, recipient…) the SDK adds to each activity, kept out of the budget. */
-const ENVELOPE_BYTES = 2048;
-
-export const sizeOf = (activity: Partial<Activity>): number => Buffer.byteLength(JSON.stringify(activity), 'utf8');
-
-function card(body: unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { type: 'AdaptiveCard', $schema: CARD_SCHEMA, version: '1.5', body, msteams: { width: 'Full' }, ...extra };
-}
-
-export function cardActivity(content: Record<string, unknown>, summary: string): Partial<Activity> {
-  return { type: 'message', summary, attachments: [{ contentType: ADAPTIVE_CARD, content }] };
-}
-
-export function textActivity(markdown: string): Partial<Activity> {
-  return { type: 'message', text: markdown, textFormat: 'markdown' };
-}
-
 /** The text of the answer as Teams markdown pieces: notices first, then the answer, split to fit. */
-export function answerTextPieces(reply: LoadedReply, maxMessageBytes: number): string[] {
+export function answerTextPieces(reply: Reply, maxMessageBytes: number): string[] {
   const parts: string[] = [];
   if (reply.notices.length > 0) parts.push(noticesMarkdown(reply.notices));
   const body = toTeamsMarkdown(reply.text).trim();
@@ -98,20 +27,50 @@ export function answerTextPieces(reply: LoadedReply, maxMessageBytes: number): s
   return splitMarkdown(parts.join('\n\n'), Math.floor((maxMessageBytes - ENVELOPE_BYTES) / 2));
 }
 
-export async function renderReply(reply: LoadedReply, options: RenderOptions): Promise<OutboundMessage[]> {
-  const out: OutboundMessage[] = [];
+/**
+ * The reply as the messages that carry it, in order: the answer (text, or a card when it has tables), one
+ * card per chart, the downloads (one message of signed links, or one file consent card per file in personal
+ * chat), "show the code", and last a line for any chart or file that could not be attached after all.
+ */
+export function planReply(reply: Reply, options: RenderOptions): PlannedPart[] {
+  const plan: PlannedPart[] = [];
+  const now = (id: string, part: OutboundPart, activity: Partial<Activity>): PlannedPart => ({ id, part, render: async () => ({ part, activity }) });
   const tableCard = options.textOnly ? undefined : answerCard(reply, options.maxMessageBytes);
-  if (tableCard !== undefined) out.push({ part: 'text', activity: tableCard });
-  else for (const piece of answerTextPieces(reply, options.maxMessageBytes)) out.push({ part: 'text', activity: textActivity(piece) });
-  for (const image of reply.images) out.push(await imageMessage(image, options));
-  if (options.offer !== undefined) for (const file of reply.files) out.push(await options.offer(file));
-  else if (reply.files.length > 0) out.push(await filesMessage(reply.files, options));
-  if (reply.code.length > 0) out.push({ part: 'code', activity: codeActivity(reply.code, options.maxMessageBytes) });
+  if (tableCard !== undefined) plan.push(now('text:0', 'text', tableCard));
+  else answerTextPieces(reply, options.maxMessageBytes).forEach((piece, i) => plan.push(now(`text:${i}`, 'text', textActivity(piece))));
+  const unattached: string[] = [];
+  const attempt = async (output: ReplyOutput, render: () => Promise<OutboundMessage | undefined>) => {
+    try {
+      return await render();
+    } catch (err) {
+      unattached.push((err as { userMessage?: string }).userMessage ?? `**${output.name}** could not be attached.`);
+      return undefined;
+    }
+  };
+  reply.images.forEach((image, i) => plan.push({ id: `image:${i}`, part: 'image', render: () => attempt(image, () => imageMessage(image, options)) }));
+  if (options.offer !== undefined) {
+    const offer = options.offer;
+    reply.files.forEach((file, i) => plan.push({ id: `file:${i}`, part: 'files', render: () => attempt(file, () => offer(file)) }));
+  } else if (reply.files.length > 0) {
+    plan.push({ id: 'files', part: 'files', render: () => filesMessage(reply.files, options, unattached) });
+  }
+  if (reply.code.length > 0) plan.push(now('code', 'code', codeActivity(reply.code, options.maxMessageBytes)));
+  plan.push({ id: 'notices', part: 'notices', render: async () => (unattached.length > 0 ? { part: 'notices', activity: textActivity(noticesMarkdown(unattached)) } : undefined) });
+  return plan;
+}
+
+/** Every part of the plan, rendered (tests, and where nothing is skipped). */
+export async function renderReply(reply: Reply, options: RenderOptions): Promise<OutboundMessage[]> {
+  const out: OutboundMessage[] = [];
+  for (const planned of planReply(reply, options)) {
+    const message = await planned.render();
+    if (message !== undefined) out.push(message);
+  }
   return out;
 }
 
 /** When the answer has tables: one Adaptive Card with TextBlocks and Tables, if it fits; else undefined. */
-function answerCard(reply: LoadedReply, maxMessageBytes: number): Partial<Activity> | undefined {
+function answerCard(reply: Reply, maxMessageBytes: number): Partial<Activity> | undefined {
   const blocks = markdownBlocks(stripSandboxLinks(reply.text));
   if (!blocks.some((b) => b.type === 'table')) return undefined;
   const body: unknown[] = reply.notices.map((n) => ({ type: 'TextBlock', text: `⚠️ ${n}`, wrap: true, color: 'Warning', isSubtle: true }));
@@ -214,40 +173,6 @@ function preserveSpaces(line: string): string {
   return expanded
     .replace(/^ +/, (lead) => NBSP.repeat(lead.length))
     .replace(/ {2,}/g, (run) => `${NBSP.repeat(run.length - 1)} `);
-}
-
-function imageCard(image: LoadedOutput, url: string): Partial<Activity> {
-  const body = [
-    { type: 'TextBlock', text: image.title, weight: 'Bolder', wrap: true },
-    { type: 'Image', url, altText: image.title, msTeams: { allowExpand: true } },
-  ];
-  return cardActivity(card(body), `Chart: ${image.title}`);
-}
-
-async function imageMessage(image: LoadedOutput, options: RenderOptions): Promise<OutboundMessage> {
-  const byUrl = async () => imageCard(image, await options.host({ name: image.name, mimeType: 'image/png', data: image.data }));
-  const inline = imageCard(image, `data:image/png;base64,${image.data.toString('base64')}`);
-  if (sizeOf(inline) + ENVELOPE_BYTES <= options.maxMessageBytes) return { part: 'image', activity: inline, fallback: byUrl };
-  return { part: 'image', activity: await byUrl() };
-}
-
-/** The signed download links of `files`, as one markdown message. */
-export async function filesMessage(files: LoadedOutput[], options: Pick<RenderOptions, 'host'>): Promise<OutboundMessage> {
-  const lines: string[] = [];
-  for (const file of files) lines.push(fileLinkLine(file.name, await options.host({ name: file.name, mimeType: file.mimeType, data: file.data }), file.data.length));
-  const text = `📎 **${files.length === 1 ? 'Your file' : 'Your files'}** (links stay valid for a limited time):\n\n${lines.join('\n')}`;
-  return { part: 'files', activity: textActivity(text) };
-}
-
-/** `- [name](url) (12.3 KB)` */
-export function fileLinkLine(name: string, url: string, bytes: number): string {
-  return `- [${name.replace(/[[\]]/g, '')}](${url}) (${formatSize(bytes)})`;
-}
-
-function formatSize(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${bytes} bytes`;
 }
 
 /** "Show the code": a card whose Action.ShowCard reveals the code cells that ran, trimmed to fit. */

@@ -1,14 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeActivity, type LoadedReply, renderReply, sizeOf } from '../../../adapters/teams/render/cards.js';
-import { sign, verify } from '../../../adapters/teams/files/signed-urls.js';
-import { textReply } from '../../../src/core/index.js';
+import { sizeOf } from '../../../adapters/teams/render/activity.js';
+import { codeActivity, renderReply } from '../../../adapters/teams/render/cards.js';
+import { CHUNK_BYTES, createFileHost, sign, verify } from '../../../adapters/teams/files/signed-urls.js';
+import { openStorage, readOutput, type Reply, type ReplyOutput, textReply } from '../../../src/core/index.js';
+import { startServer } from '../../../src/server/index.js';
+import { memoryLogger } from '../../support/logger.js';
+import { outputOf } from '../../support/outputs.js';
 import { fakePng, postedCards, startStack, type Stack } from './harness.js';
 
 const BUDGET = 40 * 1024;
-const host = async (file: { name: string }) => `https://crunch.example/files/${file.name}`;
+const host = async (file: ReplyOutput) => ({ url: `https://crunch.example/files/${file.name}`, size: (await readOutput(file, 1 << 30)).length });
 
-function reply(over: Partial<LoadedReply>): LoadedReply {
-  return { ...textReply('answer', ''), images: [], files: [], ...over };
+function reply(over: Partial<Reply>): Reply {
+  return { ...textReply('answer', ''), ...over };
 }
 
 describe('renderReply', () => {
@@ -35,18 +39,18 @@ describe('renderReply', () => {
   });
 
   it('inlines a small chart with a by-URL fallback, and hosts a big one', async () => {
-    const [, small] = await renderReply(reply({ text: 'x', images: [{ title: 'Small', name: 's.png', mimeType: 'image/png', data: fakePng(1000) }] }), { maxMessageBytes: BUDGET, host });
+    const [, small] = await renderReply(reply({ text: 'x', images: [outputOf('s.png', fakePng(1000), 'image/png', 'Small')] }), { maxMessageBytes: BUDGET, host });
     expect(JSON.stringify(small!.activity)).toContain('data:image/png;base64,');
     expect(JSON.stringify(await small!.fallback!())).toContain('https://crunch.example/files/s.png');
-    const [, big] = await renderReply(reply({ text: 'x', images: [{ title: 'Big', name: 'b.png', mimeType: 'image/png', data: fakePng(35_000) }] }), { maxMessageBytes: BUDGET, host });
+    const [, big] = await renderReply(reply({ text: 'x', images: [outputOf('b.png', fakePng(35_000), 'image/png', 'Big')] }), { maxMessageBytes: BUDGET, host });
     expect(JSON.stringify(big!.activity)).toContain('https://crunch.example/files/b.png');
     expect(sizeOf(big!.activity)).toBeLessThan(BUDGET);
   });
 
   it('puts files in one message of links, or one offered message per file (personal chat)', async () => {
     const files = [
-      { name: 'a.csv', title: 'a.csv', mimeType: 'text/csv', data: Buffer.from('a\n1\n') },
-      { name: 'b.json', title: 'b.json', mimeType: 'application/json', data: Buffer.from('{}') },
+      outputOf('a.csv', 'a\n1\n', 'text/csv'),
+      outputOf('b.json', '{}', 'application/json'),
     ];
     const [, links] = await renderReply(reply({ text: 'x', files }), { maxMessageBytes: BUDGET, host });
     expect(links!.activity.text).toBe('📎 **Your files** (links stay valid for a limited time):\n\n- [a.csv](https://crunch.example/files/a.csv) (4 bytes)\n- [b.json](https://crunch.example/files/b.json) (2 bytes)');
@@ -62,7 +66,7 @@ describe('renderReply', () => {
   });
 
   it('marks an error reply', async () => {
-    const [m] = await renderReply(reply({ ...textReply('error', 'The engine is down.'), images: [], files: [], error: { code: 'engine_unavailable' } }), { maxMessageBytes: BUDGET, host });
+    const [m] = await renderReply(reply({ ...textReply('error', 'The engine is down.'), error: { code: 'engine_unavailable' } }), { maxMessageBytes: BUDGET, host });
     expect(m!.activity.text).toBe('⚠️ The engine is down.');
   });
 });
@@ -136,5 +140,51 @@ describe('signed links and Retry-After', () => {
     expect(verify('secret', 'id-2', String(exp), sig, 0)).toBe('bad_signature');
     expect(verify('other', 'id-1', String(exp), sig, 0)).toBe('bad_signature');
     expect(verify('secret', 'id-1', null, sig, 0)).toBe('bad_signature');
+  });
+});
+
+describe('files kept behind signed links', () => {
+  async function hostOn() {
+    const storage = await openStorage('memory://', { dedupeMs: 1000, joinedMs: 1000 });
+    const files = createFileHost({ store: storage.store, publicUrl: 'http://127.0.0.1', secret: 's', ttlMs: 60_000, now: Date.now, logger: memoryLogger().logger });
+    const server = await startServer({ port: 0, host: '127.0.0.1', routes: [files.route], logger: memoryLogger().logger });
+    const get = (url: string) => fetch(url.replace('http://127.0.0.1', server.url));
+    const close = async () => {
+      await server.close();
+      await storage.close();
+    };
+    return { files, get, close };
+  }
+
+  it('serves a generated SVG (or HTML) as a download that can run nothing, and a PNG inline', async () => {
+    const h = await hostOn();
+    try {
+      const svg = await h.files.put(outputOf('evil.svg', '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 'image/svg+xml'));
+      const response = await h.get(svg.url);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-disposition')).toMatch(/^attachment; filename\*=UTF-8''evil\.svg$/);
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox");
+      expect(await response.text()).toContain('<script>');
+      const png = await h.files.put(outputOf('chart.png', fakePng(500), 'image/png'));
+      expect((await h.get(png.url)).headers.get('content-disposition')).toMatch(/^inline;/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('keeps and serves a file of several chunks byte for byte, and reports its size', async () => {
+    const h = await hostOn();
+    try {
+      const data = Buffer.alloc(CHUNK_BYTES * 2 + 12_345, 7);
+      data.write('start');
+      data.write('end', data.length - 3);
+      const kept = await h.files.put(outputOf('big.bin', data, 'application/octet-stream'));
+      expect(kept.size).toBe(data.length);
+      const served = Buffer.from(await (await h.get(kept.url)).arrayBuffer());
+      expect(served.equals(data)).toBe(true);
+    } finally {
+      await h.close();
+    }
   });
 });
