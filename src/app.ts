@@ -40,9 +40,19 @@ export const REDACTED_PATHS = [
   '*.client_secret',
 ];
 
-/** Logs go to stderr as JSON lines, so stdout stays free for the CLI's answers. */
+/** Logs go to stderr, so stdout stays free for the CLI's answers: JSON lines, or readable lines on a terminal. */
 export function createLogger(level: Config['logLevel'], destination: DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
   return pino({ level, base: { app: 'crunch' }, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination);
+}
+
+/**
+ * Where logs go: readable, coloured lines (pino-pretty) when stderr is a terminal, JSON lines otherwise (a
+ * log collector, a file); LOG_FORMAT=json or pretty decides instead.
+ */
+export async function logDestination(format: Config['logFormat'], isTTY = process.stderr.isTTY === true): Promise<DestinationStream | undefined> {
+  if (format === 'json' || (format === 'auto' && !isTTY)) return undefined;
+  const { default: pretty } = await import('pino-pretty');
+  return pretty({ destination: 2, colorize: isTTY, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,app' });
 }
 
 export function createEngine(config: Config, logger: Logger): Engine {

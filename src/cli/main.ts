@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { config as loadDotenv } from 'dotenv';
-import { createCrunch, createLogger } from '../app.js';
+import { createCrunch, createLogger, logDestination } from '../app.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { ask } from './ask.js';
 import { chat } from './chat.js';
@@ -46,7 +46,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 
   const config = loadConfig(env);
-  const logger = createLogger(command === 'serve' ? config.logLevel : env.LOG_LEVEL ? config.logLevel : 'warn');
+  const logger = createLogger(command === 'serve' ? config.logLevel : env.LOG_LEVEL ? config.logLevel : 'warn', await logDestination(config.logFormat));
   if (command === 'serve') {
     const code = await serve(config, logger);
     // Shut down: idle keep-alive sockets of the SDKs' HTTP agents would hold the process for seconds more.

@@ -39,6 +39,7 @@ const storeUrl = z
 const schema = z.object({
   PORT: positiveInt.max(65535).default(3978),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   STORE_URL: storeUrl,
 
   OPENAI_API_KEY: optionalString,
@@ -137,6 +138,8 @@ export interface TeamsConfig {
 export interface Config {
   port: number;
   logLevel: Env['LOG_LEVEL'];
+  /** LOG_FORMAT: pretty lines on a terminal and JSON otherwise (auto), or always one of them. */
+  logFormat: Env['LOG_FORMAT'];
   storeUrl: string;
   /** The bot's public base URL, for links it serves itself (e.g. signed chart URLs). */
   publicUrl: string;
@@ -214,6 +217,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   return {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     storeUrl: e.STORE_URL,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     openai,

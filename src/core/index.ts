@@ -19,5 +19,6 @@ export { openStorage } from './store/index.js';
 export type { Core, CoreDeps, Handled } from './journey/index.js';
 export { createCore, DEDUPE_TTL_MS, JOINED_TTL_MS } from './journey/index.js';
 export { Intake } from './journey/intake.js';
+export { metrics, registry } from './metrics.js';
 export type { FileLimits } from './files.js';
 export { SUPPORTED_EXTENSIONS, helpText } from './files.js';

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { RouteHandler } from '../core/index.js';
+import { metrics, registry, type RouteHandler } from '../core/index.js';
 
 export interface BotServer {
   /** The base URL the server listens on, e.g. http://127.0.0.1:3978. */
@@ -45,12 +45,25 @@ export function readinessRoute(check: () => Promise<string | undefined>): RouteH
   };
 }
 
+/** `GET /metrics`: Prometheus' text format (prom-client). */
+export const metricsRoute: RouteHandler = async (req, res) => {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path !== '/metrics' || req.method !== 'GET') return false;
+  res.writeHead(200, { 'content-type': registry.contentType });
+  res.end(await registry.metrics());
+  return true;
+};
+
 /** The bot's HTTP server: a list of route handlers tried in order, then 404. */
 export async function startServer(options: BotServerOptions): Promise<BotServer> {
-  const routes = [healthRoute, ...options.routes];
+  const routes = [healthRoute, metricsRoute, ...options.routes];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     options.intake?.enter();
-    res.once('close', () => options.intake?.leave());
+    const finished = metrics.requestSeconds.startTimer();
+    res.once('close', () => {
+      finished();
+      options.intake?.leave();
+    });
     void (async () => {
       for (const route of routes) {
         if (await route(req, res)) return;

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/app.js';
+import { createLogger, logDestination } from '../../src/app.js';
 
 describe('createLogger', () => {
   it('censors credentials wherever SDK errors and configs carry them', async () => {
@@ -23,5 +23,15 @@ describe('createLogger', () => {
     expect(out).toContain('slack call failed');
     expect(out).toContain('[redacted]');
     expect(out).not.toMatch(/secret-\d/);
+  });
+});
+
+describe('logDestination', () => {
+  it('writes JSON lines when stderr is not a terminal, readable lines on one, and follows LOG_FORMAT', async () => {
+    expect(await logDestination('auto', false)).toBeUndefined();
+    expect(await logDestination('json', true)).toBeUndefined();
+    const pretty = await logDestination('pretty', false);
+    expect(pretty).toBeDefined();
+    expect(typeof (pretty as { write?: unknown }).write).toBe('function');
   });
 });

@@ -179,9 +179,13 @@ describe.runIf(haveRedis || process.env.CI)('replicas sharing Redis', { timeout:
     await waitFor(() => answers(message.thread).length === 1, 10_000, 'the apology');
     expect(answers(message.thread)[0]).toMatch(/cannot reach my storage right now/);
     expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
+    const notReady = await fetch(`${a.url}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toMatchObject({ status: 'not_ready' });
     expect(a.logs().some((l) => l['msg'] === 'store unavailable: the message could not be recorded')).toBe(true);
 
     await redis!.start();
+    await waitFor(async () => (await fetch(`${a.url}/readyz`)).status === 200, 15_000, 'ready again');
     // Slack's retry of the same event, once the store is back.
     await waitFor(async () => (await send(a, message.payload, 1)).status === 200, 15_000, 'the store to take messages again');
     await waitFor(() => answers(message.thread).length === 2, 15_000, 'the answer');

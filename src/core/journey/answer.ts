@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { Engine, EngineFile, EngineOutput, EngineSession } from '../engine.js';
 import { CrunchError, errorCode, toUserMessage } from '../errors.js';
-import { type FileLimits, formatDuration, helpText, openChecked, screenAttachments } from '../files.js';
+import { type FileLimits, formatDuration, helpText, openChecked, screenAttachments, SUPPORTED_EXTENSIONS } from '../files.js';
+import { metrics } from '../metrics.js';
 import { keys } from '../keys.js';
 import type { Platform } from '../platform.js';
 import { dropRepeatedStatus, type ProgressSink } from '../progress.js';
 import { type Reply, textReply } from '../reply.js';
 import type { Store } from '../store/index.js';
-import { conversationId, type FileRef, type Turn } from '../turn.js';
+import { type Attachment, conversationId, type FileRef, type Turn } from '../turn.js';
 import type { SavedReply } from './ledger.js';
 
 /** A conversation idle this long is forgotten by the store (its files expire at the provider after 30 days too). */
@@ -57,6 +58,7 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
 
     const prepared = await platform.prepare({ ...turn, files }, signal);
     const screening = screenAttachments(prepared.attachments, deps.limits);
+    countFiles(prepared.attachments, screening.candidates.map((c) => c.attachment));
     notices = [...notices, ...prepared.notices, ...screening.refusals];
     if (text === '' && screening.candidates.length === 0) {
       const hint =
@@ -88,6 +90,7 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
       checkpoint: (s) => saveSession(s),
     });
     await saveSession({ ...result.session, lastUsedAt: deps.now().toISOString() });
+    metrics.engineSeconds.observe({ engine: deps.engine.name }, (Date.now() - started) / 1000);
     log.info({ ms: Date.now() - started, outputs: result.outputs.length }, 'turn answered');
     const isImage = (o: EngineOutput) => o.mimeType === 'image/png';
     const opened = (o: EngineOutput) => {
@@ -110,6 +113,7 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
     if (signal.aborted && signal.reason instanceof HandBack) throw signal.reason;
     const failure = signal.aborted ? deadlineError(deps.limits.turnTimeoutMs, err) : err;
     const code = errorCode(failure);
+    metrics.errors.inc({ kind: code });
     log[code === 'internal' ? 'error' : 'warn']({ err: failure, code }, 'turn failed');
     return plain({ ...textReply('error', toUserMessage(failure), notices), error: { code } });
   }
@@ -132,6 +136,14 @@ function deadlineError(turnTimeoutMs: number, cause: unknown): CrunchError {
     `This took longer than ${formatDuration(turnTimeoutMs)}, so I stopped it. Try a narrower question or a smaller file.`,
     { cause },
   );
+}
+
+/** Counts the attached files by type (a supported extension, or "other") and whether they passed the checks. */
+function countFiles(attachments: Attachment[], used: Attachment[]): void {
+  for (const attachment of attachments) {
+    const ext = attachment.name.includes('.') ? attachment.name.slice(attachment.name.lastIndexOf('.') + 1).toLowerCase() : '';
+    metrics.files.inc({ type: SUPPORTED_EXTENSIONS.includes(ext) ? ext : 'other', outcome: used.includes(attachment) ? 'used' : 'refused' });
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Store } from '../store/index.js';
 import type { Turn } from '../turn.js';
 import { HandBack } from './answer.js';
 import type { Intake } from './intake.js';
+import { metrics } from '../metrics.js';
 import { runTurn } from './run.js';
 
 /**
@@ -98,11 +99,13 @@ export function createCore(deps: CoreDeps): Core {
       outcome = await deps.inbox.accept(turn, options);
     } catch (err) {
       log.error({ err, message: turn.messageKey }, 'store unavailable: the message could not be recorded');
+      metrics.deliveries.inc({ platform: turn.conversation.platform, status: 'unavailable' });
       return {
         status: 'unavailable',
         error: new CrunchError('store_unavailable', 'I cannot reach my storage right now, so I could not take your message.', { cause: err }),
       };
     }
+    metrics.deliveries.inc({ platform: turn.conversation.platform, status: outcome });
     if (outcome === 'duplicate') {
       log.info({ message: turn.messageKey }, 'duplicate delivery ignored');
       // A Slack `message` twin says which files the message has, for its `app_mention` recorded first.

@@ -5,6 +5,7 @@ import { textReply } from '../reply.js';
 import { conversationId } from '../turn.js';
 import { answer, type AnswerDeps, HandBack } from './answer.js';
 import { loadTurnRecord } from './ledger.js';
+import { metrics } from '../metrics.js';
 
 /** A turn that was started this many times and never finished (it kept taking its worker down) is given up. */
 export const MAX_ATTEMPTS = 3;
@@ -28,6 +29,8 @@ export async function runTurn(entry: InboxEntry, platform: Platform, stop: Abort
   const log: Logger = deps.logger.child({ conversation: conversationId(turn.conversation), message: turn.messageKey, attempt: entry.attempts });
   const record = await loadTurnRecord(deps.store, turn.messageKey, (err) => log.warn({ err }, 'could not read or write the turn record'));
   const presenter: Presenter = platform.present(turn, record.ledger);
+  const started = Date.now();
+  metrics.queueSeconds.observe({ platform: turn.conversation.platform }, Math.max(0, started - entry.acceptedAt) / 1000);
   if (entry.attempts > 1) log.info('resuming a turn an earlier attempt did not finish');
 
   let reply = record.savedReply(deps.engine);
@@ -50,5 +53,7 @@ export async function runTurn(entry: InboxEntry, platform: Platform, stop: Abort
     }
   }
   await presenter.deliver(reply);
+  metrics.turns.inc({ platform: turn.conversation.platform, outcome: reply.error?.code ?? (reply.kind === 'answer' ? 'answered' : reply.kind) });
+  metrics.turnSeconds.observe({ platform: turn.conversation.platform }, (Date.now() - started) / 1000);
   return { outcome: 'done', forget: () => record.forget() };
 }

@@ -437,3 +437,22 @@ describe('Slack output is never a mention', () => {
     }
   });
 });
+
+describe('metrics', () => {
+  it('counts a delivery and its turn at /metrics, in Prometheus format', async () => {
+    const h = await startHarness();
+    try {
+      const count = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${h.server.url}/metrics`)).text())?.[1] ?? 0);
+      const turns = /crunch_turns_total\{platform="slack",outcome="answered"\} (\d+)/;
+      const before = await count(turns);
+      await h.deliver(fixture('message_im', h.fake));
+      await h.settle();
+      expect(await count(turns)).toBe(before + 1);
+      expect(await count(/crunch_deliveries_total\{platform="slack",status="accepted"\} (\d+)/)).toBeGreaterThanOrEqual(1);
+      expect(await count(/crunch_turn_duration_seconds_count\{platform="slack"\} (\d+)/)).toBeGreaterThanOrEqual(1);
+      expect(await count(/crunch_request_duration_seconds_count (\d+)/)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await h.close();
+    }
+  });
+});
