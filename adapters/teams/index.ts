@@ -60,13 +60,17 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
   });
   const offers = createFileOffers({ store: deps.store, files, now, logger });
   const turns = new ProactiveTurns(adapter, config.appId ?? '', logger);
-  const graph = graphSource(config, logger);
+  const downloads = {
+    startMs: config.downloadTimeoutMs ?? DEFAULTS.downloadTimeoutMs,
+    idleMs: config.downloadIdleTimeoutMs ?? DEFAULTS.downloadIdleTimeoutMs,
+  };
+  const graph = graphSource(config, downloads, logger);
   const inflight = new InFlight();
   let stopping = false;
 
   const platform: Platform = {
     name: 'teams',
-    prepare: (turn, signal) => prepareFiles(turn, signal, { turns, graph, authenticationOff, logger }),
+    prepare: (turn, signal) => prepareFiles(turn, signal, { turns, graph, authenticationOff, downloads, logger }),
     present: (turn, ledger) =>
       createPresenter(turn, ledger, {
         turns,
