@@ -11,7 +11,7 @@ import { createFakeOneDrive, type FakeOneDrive } from './teams-onedrive.js';
  *  - the token issuer: OpenID metadata + JWKS that inbound tokens are signed against (jose), and an
  *    Azure AD-like token endpoint for the bot's own token, which the connector then requires;
  *  - file hosting: pre-authenticated personal-chat download URLs, and pasted-image URLs that need the
- *    bot's token; either may hang or stall midway on demand;
+ *    bot's token; either may hang, stall midway, answer 403 or send HTML (a sign-in page) on demand;
  *  - a sliver of Microsoft Graph: channel and chat messages with `reference` attachments, a channel's files
  *    folder, drives (the channel's document library, users' OneDrives) with their items, /shares lookups,
  *    and item content as Graph serves it (a 302 to a pre-authenticated download URL);
@@ -40,8 +40,11 @@ export interface FakeTeamsOptions {
   requireBotToken?: boolean;
 }
 
-/** How a hosted file download misbehaves: never answer ('hang'), or send half the bytes then go silent ('stall'). */
-export type DownloadTrouble = 'hang' | 'stall';
+/**
+ * How a hosted file download misbehaves: never answer ('hang'), send half the bytes then go silent ('stall'),
+ * serve the bytes as text/html ('html': a sign-in page, or a real HTML file), or refuse with 403 ('forbidden').
+ */
+export type DownloadTrouble = 'hang' | 'stall' | 'html' | 'forbidden';
 
 export interface Failure {
   status: number;
@@ -291,7 +294,8 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     res.on('close', () => (state.openDownloads -= 1));
     const trouble = state.troubles.get(path);
     if (trouble === 'hang') return;
-    res.writeHead(200, { 'content-type': contentType, 'content-length': bytes.length });
+    if (trouble === 'forbidden') return sendJson(res, 403, { error: { code: 'accessDenied', message: 'Access denied' } });
+    res.writeHead(200, { 'content-type': trouble === 'html' ? 'text/html; charset=utf-8' : contentType, 'content-length': bytes.length });
     if (trouble === 'stall') return void res.write(bytes.subarray(0, bytes.length / 2));
     res.end(bytes);
   }

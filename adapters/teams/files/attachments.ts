@@ -19,6 +19,11 @@ export interface AttachmentAccess {
   limits: DownloadLimits;
 }
 
+/** A download link that does not let Crunch in: SharePoint answers 401/403, or its sign-in page instead of the file. */
+const SIGN_IN =
+  'SharePoint asked for a signed-in user instead of sending it: its link has expired, or the file is not shared with Crunch. ' +
+  'Attach the file again in a 1:1 chat with Crunch; for files in channels and group chats, ask your Teams admin to let Crunch read them (TEAMS_GRAPH_FILES).';
+
 /**
  * A file of the turn as an Attachment whose `open()` streams the download. A file from personal chat has a
  * pre-authenticated, short-lived `downloadUrl` (a few minutes), fetched only if `policy` allows it (https, no
@@ -37,7 +42,7 @@ export function teamsAttachment(ref: FileRef, access: AttachmentAccess, deadline
       ...base,
       open: async (signal = deadline) => {
         if (source.url === undefined) throw new AttachmentError(`**${name}** skipped: Teams sent no download link for it.`);
-        return download({ ...base, url: source.url }, { policy, limits, signal, from: 'Teams', refused: 'the download link expired; please send the file again.' });
+        return download({ ...base, url: source.url }, { policy, limits, signal, from: 'Teams', refused: SIGN_IN, gone: 'the download link expired; please send the file again.' });
       },
     };
   }
@@ -53,10 +58,10 @@ export function teamsAttachment(ref: FileRef, access: AttachmentAccess, deadline
       if (url === undefined || !mayReceiveToken(url, policy)) {
         throw new AttachmentError(`**${name}** skipped: its link does not point to Teams, so I did not download it. Please paste the image again.`);
       }
-      const refused = 'Teams refused the image download; please paste it again.';
+      const again = 'Teams refused the image download; please paste it again.';
       return download(
         { ...base, url: source.url },
-        { policy, limits, signal, from: 'Teams', authorization: access.authorization, sendTokenTo: (hop) => mayReceiveToken(hop, policy), refused },
+        { policy, limits, signal, from: 'Teams', authorization: access.authorization, sendTokenTo: (hop) => mayReceiveToken(hop, policy), refused: again, gone: again },
       );
     },
   };

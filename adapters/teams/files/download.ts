@@ -7,7 +7,7 @@ import { fetchChecked, UnsafeUrlError, type UrlPolicy } from '../auth/urls.js';
  * One download of a file someone sent (a personal-chat file, a pasted image, a channel file through Graph),
  * streamed, never buffered, and never left hanging: it fails with an AttachmentError naming the file, so the
  * turn answers with the other files, when it does not start in time, when it stalls midway, when access is
- * refused, or when the turn's deadline passes. Every way out closes the connection.
+ * refused (a sign-in page counts), or when the turn's deadline passes. Every way out closes the connection.
  */
 
 export interface DownloadLimits {
@@ -27,13 +27,18 @@ export interface DownloadOptions {
   /** The `Authorization` header value, fetched when the download starts; sent only to hops `sendTokenTo` accepts. */
   authorization?: () => Promise<string | undefined>;
   sendTokenTo?: (url: URL) => boolean;
-  /** Why access was refused or the file is gone, and what to do (401, 403, 404, 410). */
+  /** Redirects the source makes on its own (Graph sends /content on to a download URL); more lead to a sign-in page. */
+  redirects?: number;
+  /** Why access was refused and what to do (401, 403, or a sign-in page instead of the file). */
   refused: string;
+  /** Why the file is gone and what to do (404, 410). */
+  gone: string;
 }
 
 export interface DownloadTarget {
   url: string;
   name: string;
+  mimeType?: string;
 }
 
 /** Downloads `file` as a stream (checked against the policy, hop by hop), turning every failure into a friendly AttachmentError. */
@@ -55,12 +60,14 @@ export async function download(file: DownloadTarget, options: DownloadOptions): 
     controller.abort();
   }, limits.startMs);
   let response: Response;
+  let redirects = 0;
   try {
     const authorization = options.authorization === undefined ? undefined : await raceAbort(options.authorization(), controller.signal);
     response = await fetchChecked(file.url, {
       policy: options.policy,
       authorization,
       ...(options.sendTokenTo !== undefined ? { sendTokenTo: options.sendTokenTo } : {}),
+      onRedirect: () => void redirects++,
       signal: controller.signal,
     });
   } catch (err) {
@@ -72,11 +79,17 @@ export async function download(file: DownloadTarget, options: DownloadOptions): 
   } finally {
     clearTimeout(timer);
   }
-  const problem = [401, 403, 404, 410].includes(response.status)
-    ? options.refused
-    : !response.ok || response.body === null
-      ? `${from} could not deliver it (HTTP ${response.status}). Please send it again in a moment.`
-      : undefined;
+  const type = (response.headers.get('content-type') ?? '').toLowerCase();
+  const htmlExpected = /\.html?$/i.test(name) || (file.mimeType ?? '').toLowerCase().startsWith('text/html');
+  const signInPage = response.ok && type.startsWith('text/html') && (!htmlExpected || redirects > (options.redirects ?? 0));
+  const problem =
+    signInPage || response.status === 401 || response.status === 403
+      ? options.refused
+      : response.status === 404 || response.status === 410
+        ? options.gone
+        : !response.ok || response.body === null
+          ? `${from} could not deliver it (HTTP ${response.status}). Please send it again in a moment.`
+          : undefined;
   if (problem !== undefined) {
     await response.body?.cancel().catch(() => {});
     close();

@@ -198,6 +198,10 @@ function shareId(url: string): string {
   return `u!${Buffer.from(url).toString('base64url')}`;
 }
 
+/** Graph refused the file (401/403, or a sign-in page after its redirect). */
+const NOT_ALLOWED =
+  'I am not allowed to read it: a Teams admin must grant Crunch the Files.Read.All application permission. Until then, attach the file in a 1:1 chat with Crunch.';
+
 /**
  * A file read through /drives/{drive}/items/{item}/content, which Graph answers with a redirect to a download
  * URL; the token goes to Graph only, not to where it redirects.
@@ -225,7 +229,9 @@ function driveFile(
           from: 'SharePoint',
           authorization: async () => `Bearer ${await token()}`,
           sendTokenTo: (hop: URL) => hop.origin === graphOrigin,
-          refused: 'I am not allowed to read it (the app needs the Files.Read.All permission).',
+          redirects: 1,
+          refused: NOT_ALLOWED,
+          gone: 'it is no longer in SharePoint (it may have been moved or deleted).',
         },
       ),
   };

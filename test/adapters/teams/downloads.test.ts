@@ -104,3 +104,51 @@ describe('teams downloads: bounded, one file at a time', () => {
     await allClosed(s);
   });
 });
+
+describe('teams downloads: a sign-in page is not the file', () => {
+  const SIGN_IN_PAGE = Buffer.from(
+    '<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body><h1>Sign in to SharePoint</h1><form method="post" action="https://login.microsoftonline.com/common/login"><input name="loginfmt"></form></body></html>',
+  );
+  const WHAT_TO_DO =
+    'skipped: SharePoint asked for a signed-in user instead of sending it: its link has expired, or the file is not shared with Crunch. ' +
+    'Attach the file again in a 1:1 chat with Crunch; for files in channels and group chats, ask your Teams admin to let Crunch read them (TEAMS_GRAPH_FILES).';
+
+  it.each<[string, DownloadTrouble]>([
+    ['an HTML "Sign in to SharePoint" page', 'html'],
+    ['403', 'forbidden'],
+  ])('a .csv download answered with %s is skipped with what to do, and the engine never gets it', async (_what, trouble) => {
+    const s = await bounded();
+    await s.ask(withFiles(s, [
+      { name: 'data.csv', url: s.fake.hostDownload(SIGN_IN_PAGE, trouble) },
+      { name: 'sales.xlsx', url: s.fake.hostDownload(XLSX) },
+    ]));
+    expect(received(s)).toEqual(['sales.xlsx']);
+    expect(answer(s)).toContain(`**data.csv** ${WHAT_TO_DO}`);
+  });
+
+  it('reads an HTML file served as HTML, but not an HTML "file" reached through an unexpected redirect', async () => {
+    const s = await bounded();
+    const report = Buffer.from('<!DOCTYPE html><html><body><table><tr><th>month</th><th>revenue</th></tr><tr><td>2024-01</td><td>1000</td></tr></table></body></html>');
+    await s.ask(withFiles(s, [
+      { name: 'report.html', url: s.fake.hostDownload(report, 'html') },
+      { name: 'moved.html', url: s.fake.hostRedirect(s.fake.hostDownload(SIGN_IN_PAGE, 'html')) },
+    ]));
+    expect(s.engine.calls[0]!.files.map((f) => [f.name, f.bytes.equals(report)])).toEqual([['report.html', true]]);
+    expect(answer(s)).toContain(`**moved.html** ${WHAT_TO_DO}`);
+  });
+
+  it('a channel file Graph may not read (403, or a sign-in page after its redirect) names the permission it needs', async () => {
+    const s = await bounded({ config: { graphFiles: true } });
+    const activity = s.fixture('channel-file-link');
+    s.fake.hostGraphMessage(`/teams/${s.fake.teamAadGroupId}/channels/${CHANNEL}/messages/${activity.id}`, [
+      { name: 'signin.xlsx', bytes: SIGN_IN_PAGE, trouble: 'html' },
+      { name: 'denied.xlsx', bytes: XLSX, trouble: 'forbidden' },
+      { name: 'Q4 budget.xlsx', bytes: XLSX },
+    ]);
+    await s.ask(activity);
+    expect(received(s)).toEqual(['Q4 budget.xlsx']);
+    for (const name of ['signin.xlsx', 'denied.xlsx']) {
+      expect(answer(s)).toContain(`**${name}** skipped: I am not allowed to read it: a Teams admin must grant Crunch the Files.Read.All application permission.`);
+    }
+  });
+});
