@@ -3,6 +3,7 @@ import { type Activity, CloudAdapter, type ConversationReference, TurnContext } 
 import type { Logger } from 'pino';
 import { type ChatAdapter, type Core, InFlight, type Platform, type RouteHandler, type Store } from '../../src/core/index.js';
 import { type BotAuthentication, createBotAuthentication } from './auth/auth.js';
+import { type LocalRefusal, localRequestRefusal, localServiceUrlRefusal } from './auth/local.js';
 import { urlPolicy } from './auth/urls.js';
 import { createFileOffers } from './files/file-consent.js';
 import { graphSource } from './files/graph.js';
@@ -34,9 +35,6 @@ const TENANT_REFUSAL =
   'Sorry, this Crunch bot is only available to specific organisations, and yours is not one of them. Please contact whoever installed it.';
 const STORE_DOWN = '⚠️ I cannot reach my storage right now, so I could not take your message. Please send it again in a minute.';
 
-/** Headers a reverse proxy or tunnel adds: behind one, a remote request arrives from a local address. */
-const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
-
 /**
  * Crunch on Teams, with botbuilder's CloudAdapter: `POST /api/messages` verifies the Bot Framework token, makes
  * the activity a Turn and hands it to the core, and answers 200 once the core has recorded it (Teams gives up
@@ -62,13 +60,17 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
   });
   const offers = createFileOffers({ store: deps.store, files, now, logger });
   const turns = new ProactiveTurns(adapter, config.appId ?? '', logger);
-  const graph = graphSource(config, logger);
+  const downloads = {
+    startMs: config.downloadTimeoutMs ?? DEFAULTS.downloadTimeoutMs,
+    idleMs: config.downloadIdleTimeoutMs ?? DEFAULTS.downloadIdleTimeoutMs,
+  };
+  const graph = graphSource(config, downloads, logger);
   const inflight = new InFlight();
   let stopping = false;
 
   const platform: Platform = {
     name: 'teams',
-    prepare: (turn, signal) => prepareFiles(turn, signal, { turns, graph, authenticationOff, logger }),
+    prepare: (turn, signal) => prepareFiles(turn, signal, { turns, graph, authenticationOff, downloads, logger }),
     present: (turn, ledger) =>
       createPresenter(turn, ledger, {
         turns,
@@ -92,9 +94,17 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
     };
     if (req.method !== 'POST') return reply(405, { error: 'method_not_allowed' });
     if (stopping) return reply(503, { error: 'shutting_down' });
-    if (authenticationOff && !fromThisMachine(req, logger)) return reply(401, { error: 'unauthorized' });
+    // With authentication off, only the Agents Playground on this machine, refused before anything runs (auth/local.ts).
+    const refuse = (refusal: LocalRefusal) => {
+      logger.warn({ remote: req.socket.remoteAddress, ...refusal.details }, `teams request refused: authentication is off and ${refusal.reason}`);
+      return reply(refusal.status, { error: refusal.error });
+    };
+    const notLocal = authenticationOff ? localRequestRefusal(req) : undefined;
+    if (notLocal !== undefined) return refuse(notLocal);
     const activity = await readJson(req).catch(() => undefined);
     if (activity === undefined || typeof activity.type !== 'string') return reply(400, { error: 'bad_activity' });
+    const elsewhere = authenticationOff ? localServiceUrlRefusal(activity.serviceUrl) : undefined;
+    if (elsewhere !== undefined) return refuse(elsewhere);
     try {
       await auth.authenticateRequest(activity as Activity, req.headers.authorization ?? '');
     } catch (err) {
@@ -169,31 +179,6 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
       await idle();
     },
   };
-}
-
-/**
- * With authentication off (the Agents Playground), only direct requests from this machine: an exposed
- * server would let anyone run the engine and make the bot call any serviceUrl they name. A reverse proxy or
- * tunnel on this machine makes remote requests look local; they say so in forwarding headers.
- */
-function fromThisMachine(req: IncomingMessage, logger: Logger): boolean {
-  if (!isLoopback(req.socket.remoteAddress)) {
-    logger.warn({ remote: req.socket.remoteAddress }, 'teams request refused: authentication is off, so only local requests are accepted');
-    return false;
-  }
-  const forwarded = FORWARDING_HEADERS.filter((h) => req.headers[h] !== undefined);
-  if (forwarded.length > 0) {
-    logger.warn(
-      { remote: req.socket.remoteAddress, headers: forwarded },
-      'teams request refused: authentication is off and the request came through a proxy or tunnel (forwarding headers), so it may not be local',
-    );
-    return false;
-  }
-  return true;
-}
-
-function isLoopback(address: string | undefined): boolean {
-  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
 }
 
 async function readJson(req: IncomingMessage): Promise<Partial<Activity> & Record<string, unknown>> {

@@ -4,6 +4,7 @@ import type { Attachment, Turn } from '../../src/core/index.js';
 import { raceAbort } from '../../src/core/index.js';
 import { urlPolicy } from './auth/urls.js';
 import { authorizationFrom, teamsAttachment } from './files/attachments.js';
+import type { DownloadLimits } from './files/download.js';
 import { type ChannelFileSource, graphRefusedNotice, GraphPermissionError, unreachableFileNotice } from './files/graph.js';
 import type { ProactiveTurns } from './transport/turns.js';
 import type { TeamsTurnData } from './types.js';
@@ -14,19 +15,22 @@ export interface PrepareDeps {
   graph: ChannelFileSource | undefined;
   /** Authentication off (the Agents Playground): loopback URLs are allowed. */
   authenticationOff: boolean;
+  /** How long each download may take to start, and may stall. */
+  downloads: DownloadLimits;
   logger: Logger;
 }
 
 /**
  * A Teams turn's files → attachments, in the worker that runs it: personal-chat files and pasted images
- * from the activity (downloaded when the core opens them, within the turn's deadline), and the files Teams
- * only hinted at, fetched through Microsoft Graph when that is enabled, otherwise explained.
+ * from the activity (downloaded when the core opens them, within the turn's deadline and the download
+ * limits), and the files Teams only hinted at, fetched through Microsoft Graph when that is enabled,
+ * otherwise explained.
  */
 export async function prepareFiles(turn: Turn, signal: AbortSignal, deps: PrepareDeps): Promise<{ attachments: Attachment[]; notices: string[] }> {
   const data = turn.platformData as unknown as TeamsTurnData;
   const policy = urlPolicy(data.reference.serviceUrl, deps.authenticationOff);
   const authorization = async () => authorizationFrom((await deps.turns.get(turn.messageKey, data.reference)).signer);
-  const attachments = turn.files.map((ref) => teamsAttachment(ref, authorization, policy, signal));
+  const attachments = turn.files.map((ref) => teamsAttachment(ref, { authorization, policy, limits: deps.downloads }, signal));
   const extra = await channelFiles(turn, data, signal, deps);
   return { attachments: [...attachments, ...extra.attachments], notices: extra.notices };
 }

@@ -58,6 +58,10 @@ export interface TeamsAdapterConfig {
   typingIntervalMs?: number;
   /** Payload budget per outgoing activity, in bytes of JSON. Default 40 KiB (see render.ts). */
   maxMessageBytes?: number;
+  /** How long a file download may take to start (token, redirects, response headers). Default 60 s. */
+  downloadTimeoutMs?: number;
+  /** How long a started file download may go without data, while more is awaited, before it fails. Default 60 s. */
+  downloadIdleTimeoutMs?: number;
   endpoints?: TeamsEndpoints;
   /** Injected clock (ms since epoch) for link expiry; tests pass a fixed one. */
   now?: () => number;
@@ -67,6 +71,8 @@ export const DEFAULTS = {
   fileUrlTtlMs: 24 * 60 * 60 * 1000,
   typingIntervalMs: 3000,
   maxMessageBytes: 40 * 1024,
+  downloadTimeoutMs: 60_000,
+  downloadIdleTimeoutMs: 60_000,
   graphUrl: 'https://graph.microsoft.com/v1.0',
   graphLoginUrl: 'https://login.microsoftonline.com',
 } as const;

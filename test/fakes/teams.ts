@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { listen, sendJson, type RunningServer } from './http.js';
 import { createFakeOneDrive, type FakeOneDrive } from './teams-onedrive.js';
@@ -11,7 +11,7 @@ import { createFakeOneDrive, type FakeOneDrive } from './teams-onedrive.js';
  *  - the token issuer: OpenID metadata + JWKS that inbound tokens are signed against (jose), and an
  *    Azure AD-like token endpoint for the bot's own token, which the connector then requires;
  *  - file hosting: pre-authenticated personal-chat download URLs, and pasted-image URLs that need the
- *    bot's token;
+ *    bot's token; either may hang, stall midway, answer 403 or send HTML (a sign-in page) on demand;
  *  - a sliver of Microsoft Graph: channel and chat messages with `reference` attachments, a channel's files
  *    folder, drives (the channel's document library, users' OneDrives) with their items, /shares lookups,
  *    and item content as Graph serves it (a 302 to a pre-authenticated download URL);
@@ -40,6 +40,12 @@ export interface FakeTeamsOptions {
   requireBotToken?: boolean;
 }
 
+/**
+ * How a hosted file download misbehaves: never answer ('hang'), send half the bytes then go silent ('stall'),
+ * serve the bytes as text/html ('html': a sign-in page, or a real HTML file), or refuse with 403 ('forbidden').
+ */
+export type DownloadTrouble = 'hang' | 'stall' | 'html' | 'forbidden';
+
 export interface Failure {
   status: number;
   headers?: Record<string, string>;
@@ -64,12 +70,14 @@ export interface FakeTeams {
   downloads: string[];
   /** Signs an inbound Bot Framework token for `serviceUrl` (overrides for bad-token tests). */
   signToken(claims?: { aud?: string; iss?: string; serviceurl?: string; expSeconds?: number }, otherKey?: boolean): Promise<string>;
-  /** A pre-authenticated personal-chat download URL. */
-  hostDownload(bytes: Buffer): string;
+  /** A pre-authenticated personal-chat download URL, misbehaving as `trouble` says. */
+  hostDownload(bytes: Buffer, trouble?: DownloadTrouble): string;
+  /** Downloads (personal-chat files, pasted images) whose connection is still open. */
+  readonly openDownloads: number;
   /** A URL on the fake that answers 302 to `location` (and records the hit in `downloads`). */
   hostRedirect(location: string): string;
   /** A pasted-image contentUrl on the connector, which needs the bot's bearer token. */
-  hostInlineImage(bytes: Buffer): string;
+  hostInlineImage(bytes: Buffer, trouble?: DownloadTrouble): string;
   /**
    * Files plus the Graph message (at `path`, e.g. /teams/{id}/channels/{id}/messages/{id}) that references
    * them. Each file goes to `driveId` (default: the channel drive) under `folder` (default: the channel's
@@ -77,7 +85,7 @@ export interface FakeTeams {
    */
   hostGraphMessage(
     path: string,
-    files: Array<{ name: string; bytes: Buffer; driveId?: string; folder?: string }>,
+    files: Array<{ name: string; bytes: Buffer; driveId?: string; folder?: string; trouble?: DownloadTrouble }>,
     options?: { from?: string },
   ): Array<{ name: string; contentUrl: string }>;
   /** The drive of every channel's files folder (the team's document library); the folder is "General". */
@@ -127,12 +135,14 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     downloads: [] as string[],
     pendingFailures: [] as Failure[],
     blobs: new Map<string, Buffer>(),
+    troubles: new Map<string, DownloadTrouble>(),
+    openDownloads: 0,
     redirects: new Map<string, string>(),
     graphMessages: new Map<string, { attachments: unknown[]; from?: unknown }>(),
     /** Sharing URL → drive item key `${driveId}/${itemId}`. */
     shares: new Map<string, string>(),
     /** `${driveId}/${itemId}` → the item. */
-    items: new Map<string, { id: string; name: string; driveId: string; folder: string; bytes: Buffer }>(),
+    items: new Map<string, { id: string; name: string; driveId: string; folder: string; bytes: Buffer; trouble?: DownloadTrouble }>(),
     /** Drive id → owner (AAD object id), for OneDrives. */
     drives: new Map<string, string | undefined>(),
     graphRequests: [] as string[],
@@ -167,9 +177,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     if (req.method === 'GET' && path.startsWith('/download/')) {
       const bytes = state.blobs.get(path);
       if (!bytes) return sendJson(res, 404, { error: 'expired' });
-      state.downloads.push(path);
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
-      return void res.end(bytes);
+      return serveBlob(res, path, bytes, 'application/octet-stream');
     }
     if (req.method === 'GET' && path.startsWith('/redirect/')) {
       const location = state.redirects.get(path);
@@ -180,10 +188,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     }
     if (req.method === 'GET' && /^\/v3\/attachments\/[^/]+\/views\/original$/.test(path)) {
       if (!state.issuedTokens.some((t) => botToken(req) === `Bearer ${t}`)) return sendJson(res, 401, { error: 'unauthorized' });
-      const bytes = state.blobs.get(path)!;
-      state.downloads.push(path);
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': bytes.length });
-      return void res.end(bytes);
+      return serveBlob(res, path, state.blobs.get(path)!, 'image/png');
     }
     const team = /^\/v3\/teams\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && team) {
@@ -229,7 +234,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
         if (!item) return sendJson(res, 404, { error: { code: 'itemNotFound' } });
         if (!driveItem[3]) return sendJson(res, 200, itemJson(item, true));
         // Graph answers /content with a redirect to a short-lived, pre-authenticated download URL.
-        const download = fake.hostDownload(item.bytes);
+        const download = fake.hostDownload(item.bytes, item.trouble);
         res.writeHead(302, { location: download });
         return void res.end();
       }
@@ -282,6 +287,19 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     sendJson(res, 404, { error: `fake teams: no route for ${req.method} ${path}` });
   });
 
+  /** A hosted file, as its `trouble` says; a hung or stalled one stays open until the client hangs up (or close()). */
+  function serveBlob(res: ServerResponse, path: string, bytes: Buffer, contentType: string): void {
+    state.downloads.push(path);
+    state.openDownloads += 1;
+    res.on('close', () => (state.openDownloads -= 1));
+    const trouble = state.troubles.get(path);
+    if (trouble === 'hang') return;
+    if (trouble === 'forbidden') return sendJson(res, 403, { error: { code: 'accessDenied', message: 'Access denied' } });
+    res.writeHead(200, { 'content-type': trouble === 'html' ? 'text/html; charset=utf-8' : contentType, 'content-length': bytes.length });
+    if (trouble === 'stall') return void res.write(bytes.subarray(0, bytes.length / 2));
+    res.end(bytes);
+  }
+
   const fake: FakeTeams = {
     url: server.url,
     serviceUrl: `${server.url}/`,
@@ -318,9 +336,13 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
         .setExpirationTime(now + (claims.expSeconds ?? 600))
         .sign(otherKey ? other.privateKey : privateKey);
     },
-    hostDownload(bytes) {
+    get openDownloads() {
+      return state.openDownloads;
+    },
+    hostDownload(bytes, trouble) {
       const path = `/download/${state.nextId++}`;
       state.blobs.set(path, bytes);
+      if (trouble !== undefined) state.troubles.set(path, trouble);
       return `${server.url}${path}`;
     },
     hostRedirect(location) {
@@ -328,9 +350,10 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       state.redirects.set(path, location);
       return `${server.url}${path}`;
     },
-    hostInlineImage(bytes) {
+    hostInlineImage(bytes, trouble) {
       const path = `/v3/attachments/0-eus-d${state.nextId++}/views/original`;
       state.blobs.set(path, bytes);
+      if (trouble !== undefined) state.troubles.set(path, trouble);
       return `${server.url}${path}`;
     },
     hostGraphMessage(path, files, options = {}) {
@@ -340,7 +363,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
         const site = driveId === fake.channelDriveId ? 'sites/Finance/Shared%20Documents' : `personal/${encodeURIComponent(driveId)}/Documents`;
         const contentUrl = `https://contoso.sharepoint.com/${site}/${folder.split('/').map(encodeURIComponent).join('/')}/${encodeURIComponent(f.name)}`;
         const id = `item-${state.nextId++}`;
-        state.items.set(`${driveId}/${id}`, { id, name: f.name, driveId, folder, bytes: f.bytes });
+        state.items.set(`${driveId}/${id}`, { id, name: f.name, driveId, folder, bytes: f.bytes, ...(f.trouble !== undefined ? { trouble: f.trouble } : {}) });
         state.shares.set(contentUrl, `${driveId}/${id}`);
         return { id: `att-${i}`, contentType: 'reference', contentUrl, name: f.name };
       });

@@ -16,7 +16,7 @@ export interface RequestSigner {
  * against the published keys, issuer, audience = app id, serviceUrl claim) and gets the bot's outbound token.
  * With no app id (the app mounts the adapter so only with TEAMS_AUTH=off), both are off: the Bot Framework
  * SDK accepts anonymous requests, which is only for local testing (the Agents Playground), so it is logged as
- * an error at start-up, and the route takes only direct local requests (index.ts).
+ * an error at start-up, and the route takes only what a local tool on this machine sends (local.ts).
  */
 export function createBotAuthentication(config: TeamsAdapterConfig, logger: Logger): BotAuthentication {
   const base = {

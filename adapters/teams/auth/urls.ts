@@ -102,6 +102,8 @@ export interface CheckedFetchOptions {
   sendTokenTo?: (url: URL) => boolean;
   /** Redirects followed at most. Default 3. */
   maxRedirects?: number;
+  /** Called for each redirect followed, with the hop it leads to. */
+  onRedirect?: (to: URL) => void;
   signal?: AbortSignal;
 }
 
@@ -124,6 +126,7 @@ export async function fetchChecked(raw: string, options: CheckedFetchOptions): P
     if (location === null) throw new UnsafeUrlError(`a redirect (${response.status}) without a Location`);
     if (hop >= maxRedirects) throw new UnsafeUrlError(`more than ${maxRedirects} redirects`);
     url = checkUrl(new URL(location, url).href, options.policy);
+    options.onRedirect?.(url);
   }
 }
 

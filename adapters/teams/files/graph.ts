@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { AttachmentError, type Attachment, raceAbort } from '../../../src/core/index.js';
-import { download } from './attachments.js';
+import { type Attachment, raceAbort } from '../../../src/core/index.js';
+import { download, type DownloadLimits } from './download.js';
 import { ClientCredentials } from '../auth/auth.js';
 import { DEFAULTS, type FileHint, type GraphMessageLocator, type TeamsAdapterConfig, type TeamsScope } from '../types.js';
 import { configuredUrlPolicy, type UrlPolicy } from '../auth/urls.js';
@@ -66,6 +66,8 @@ export interface GraphOptions {
   credentials: ClientCredentials;
   graphUrl: string;
   loginUrl: string;
+  /** How long each file download may take to start, and may stall. */
+  downloads: DownloadLimits;
 }
 
 /** Where the message's files may come from. */
@@ -136,7 +138,8 @@ export function createGraphFileSource(options: GraphOptions): ChannelFileSource 
           continue;
         }
         const name = item.name ?? shownName;
-        attachments.push(driveFile(options.graphUrl, graphOrigin, policy, name, driveId!, item.id!, item.size, () => token(tenantId), signal));
+        const url = `${options.graphUrl}/drives/${e(driveId!)}/items/${e(item.id!)}/content`;
+        attachments.push(driveFile({ url, name, sourceId: `teams:drive:${driveId}:${item.id}`, size: item.size }, graphOrigin, policy, options.downloads, () => token(tenantId), signal));
       }
       return { attachments, notices };
     },
@@ -195,32 +198,42 @@ function shareId(url: string): string {
   return `u!${Buffer.from(url).toString('base64url')}`;
 }
 
-/** A file read through /drives/{drive}/items/{item}/content; the token goes to Graph only, not to where it redirects. */
+/** Graph refused the file (401/403, or a sign-in page after its redirect). */
+const NOT_ALLOWED =
+  'I am not allowed to read it: a Teams admin must grant Crunch the Files.Read.All application permission. Until then, attach the file in a 1:1 chat with Crunch.';
+
+/**
+ * A file read through /drives/{drive}/items/{item}/content, which Graph answers with a redirect to a download
+ * URL; the token goes to Graph only, not to where it redirects.
+ */
 function driveFile(
-  graphUrl: string,
+  file: { url: string; name: string; sourceId: string; size: number | undefined },
   graphOrigin: string,
   policy: UrlPolicy,
-  name: string,
-  driveId: string,
-  itemId: string,
-  size: number | undefined,
+  limits: DownloadLimits,
   token: () => Promise<string>,
   deadline: AbortSignal,
 ): Attachment {
+  const { url, name, sourceId, size } = file;
   return {
-    sourceId: `teams:drive:${driveId}:${itemId}`,
+    sourceId,
     name,
     ...(typeof size === 'number' ? { sizeBytes: size } : {}),
-    open: async (signal = deadline) => {
-      const url = `${graphUrl}/drives/${e(driveId)}/items/${e(itemId)}/content`;
-      try {
-        const options = { policy, authorization: `Bearer ${await raceAbort(token(), signal)}`, sendTokenTo: (hop: URL) => hop.origin === graphOrigin, signal };
-        return await download(url, name, options, 'I am not allowed to read it (the app needs the Files.Read.All permission).');
-      } catch (err) {
-        if (err instanceof AttachmentError || signal.aborted) throw err;
-        throw new AttachmentError(`**${name}** skipped: I could not download it from SharePoint.`, { cause: err });
-      }
-    },
+    open: (signal = deadline) =>
+      download(
+        { url, name },
+        {
+          policy,
+          limits,
+          signal,
+          from: 'SharePoint',
+          authorization: async () => `Bearer ${await token()}`,
+          sendTokenTo: (hop: URL) => hop.origin === graphOrigin,
+          redirects: 1,
+          refused: NOT_ALLOWED,
+          gone: 'it is no longer in SharePoint (it may have been moved or deleted).',
+        },
+      ),
   };
 }
 
@@ -238,7 +251,7 @@ function outsideNotice(name: string, kind: GraphMessageLocator['kind']): string 
     : `**${name}** skipped: it is not a file from your own OneDrive shared in this chat, so I did not open it. Attach the file itself (or send it to me in a 1:1 chat).`;
 }
 
-export function graphSource(config: TeamsAdapterConfig, logger: Logger): ChannelFileSource | undefined {
+export function graphSource(config: TeamsAdapterConfig, downloads: DownloadLimits, logger: Logger): ChannelFileSource | undefined {
   if (!config.graphFiles) return undefined;
   if (config.appId === undefined || config.appPassword === undefined) {
     logger.warn('TEAMS_GRAPH_FILES needs MicrosoftAppId and MicrosoftAppPassword (client secret); channel files stay off');
@@ -248,6 +261,7 @@ export function graphSource(config: TeamsAdapterConfig, logger: Logger): Channel
     credentials: new ClientCredentials(config.appId, config.appPassword),
     graphUrl: config.endpoints?.graphUrl ?? DEFAULTS.graphUrl,
     loginUrl: config.endpoints?.graphLoginUrl ?? DEFAULTS.graphLoginUrl,
+    downloads,
   });
 }
 

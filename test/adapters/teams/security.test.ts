@@ -5,8 +5,8 @@ import { postedTexts, stacksClosedAfterEach, TENANT, type Stack } from './harnes
 
 /**
  * What a request may make the bot do, end to end over real HTTP: which channels and tenants are served, which
- * URLs from an activity the bot fetches (and with what token), which SharePoint files Graph may read for it,
- * and who may talk to it with authentication off. Assertions read the fakes' recorded state.
+ * URLs from an activity the bot fetches (and with what token), and which SharePoint files Graph may read for
+ * it (who may talk to it with authentication off: local-mode.test.ts). Assertions read the fakes' recorded state.
  */
 
 const PNG = await readFile(new URL('../../fixtures/files/revenue.png', import.meta.url));
@@ -206,24 +206,5 @@ describe('teams security: Graph reads only files the sender could share there', 
     expect(s.engine.calls[0]!.files.map((f) => f.name)).toEqual(['mine.xlsx']);
     expect(s.fake.graphRequests.filter((r) => r.endsWith('/content'))).toHaveLength(1);
     expect(answerText(s)).toContain("**megans.xlsx** skipped: it is not a file from your own OneDrive shared in this chat");
-  });
-});
-
-describe('teams security: authentication off', () => {
-  it.each([
-    ['x-forwarded-for', '203.0.113.9'],
-    ['forwarded', 'for=203.0.113.9;proto=https'],
-  ])('refuses a request carrying %s (a local proxy or tunnel) with 401, and logs why', async (header, value) => {
-    const s = await scripted({ auth: false });
-    const response = await fetch(`${s.bot.url}/api/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [header]: value },
-      body: JSON.stringify(s.fixture('personal-text')),
-    });
-    expect(response.status).toBe(401);
-    await s.settle();
-    expect(s.engine.calls).toEqual([]);
-    expect(s.fake.recorded).toEqual([]);
-    expect(s.logs().some((l) => String(l.msg).startsWith('teams request refused') && Array.isArray(l.headers) && l.headers.includes(header))).toBe(true);
   });
 });
