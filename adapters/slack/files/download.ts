@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { AttachmentError } from '../../../src/core/index.js';
+import { AttachmentError, downloadBody, formatDuration } from '../../../src/core/index.js';
 import type { SlackFile } from '../types.js';
 
 /** Downloads of the files people attach, with the bot token, which only ever goes to Slack's own hosts. */
@@ -112,7 +112,7 @@ export async function openSlackFile(file: SlackFile, access: FileAccess, signal?
     signal?.removeEventListener('abort', onAbort);
     if (err instanceof AttachmentError) throw err;
     if (signal?.aborted) throw signal.reason;
-    const why = controller.signal.aborted ? `Slack did not start sending it within ${formatSeconds(access.downloadTimeoutMs)}` : 'the connection failed';
+    const why = controller.signal.aborted ? `Slack did not start sending it within ${formatDuration(access.downloadTimeoutMs)}` : 'the connection failed';
     throw new AttachmentError(`I could not download **${name}** from Slack (${why}). Please try again in a moment.`, { cause: err });
   } finally {
     clearTimeout(timer);
@@ -138,52 +138,13 @@ export async function openSlackFile(file: SlackFile, access: FileAccess, signal?
     await response.body?.cancel();
     throw new AttachmentError(`Slack could not deliver **${name}** (HTTP ${response.status}). Please send it again in a moment.`);
   }
-  return bodyStream(response.body as WebReadableStream<Uint8Array>, name, access.downloadIdleTimeoutMs, () => {
-    signal?.removeEventListener('abort', onAbort);
-    controller.abort();
-  });
-}
-
-/**
- * A download's body as a Node stream that fails, rather than hangs or ends short, when Slack stops sending: each
- * read waits at most `idleMs` for data (only while the consumer asks for more, so a slow consumer is not blamed on
- * Slack), and a connection that drops midway fails the stream too. Destroying the stream closes the connection.
- */
-function bodyStream(body: WebReadableStream<Uint8Array>, name: string, idleMs: number, close: () => void): Readable {
-  const reader = body.getReader();
-  let idle: NodeJS.Timeout | undefined;
-  const stream = new Readable({
-    read() {
-      idle = setTimeout(
-        () =>
-          stream.destroy(
-            new AttachmentError(`**${name}** skipped: Slack stopped sending it midway (nothing for ${formatSeconds(idleMs)}). Please send it again.`),
-          ),
-        idleMs,
-      );
-      reader.read().then(
-        ({ done, value }) => {
-          clearTimeout(idle);
-          if (stream.destroyed) return;
-          stream.push(done ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        },
-        (err: unknown) => {
-          clearTimeout(idle);
-          stream.destroy(new AttachmentError(`**${name}** skipped: the connection to Slack dropped during the download. Please send it again.`, { cause: err }));
-        },
-      );
-    },
-    destroy(err, callback) {
-      clearTimeout(idle);
-      reader.cancel(err ?? undefined).catch(() => undefined);
-      close();
-      callback(err);
+  return downloadBody(response.body as WebReadableStream<Uint8Array>, {
+    name,
+    from: 'Slack',
+    idleMs: access.downloadIdleTimeoutMs,
+    close: () => {
+      signal?.removeEventListener('abort', onAbort);
+      controller.abort();
     },
   });
-  return stream;
-}
-
-function formatSeconds(ms: number): string {
-  const seconds = Math.max(1, Math.round(ms / 1000));
-  return seconds === 1 ? '1 second' : `${seconds} seconds`;
 }

@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { AttachmentError, raceAbort } from '../../../src/core/index.js';
+import { AttachmentError, downloadBody, formatDuration, raceAbort } from '../../../src/core/index.js';
 import { fetchChecked, UnsafeUrlError, type UrlPolicy } from '../auth/urls.js';
 
 /**
@@ -74,7 +74,7 @@ export async function download(file: DownloadTarget, options: DownloadOptions): 
     close();
     if (signal.aborted) throw signal.reason;
     if (err instanceof UnsafeUrlError) throw new AttachmentError(`**${name}** skipped: its download link is not one I may follow (${err.message}).`, { cause: err });
-    const why = tooSlow ? `${from} did not start sending it within ${seconds(limits.startMs)}` : `I could not reach ${from} to download it`;
+    const why = tooSlow ? `${from} did not start sending it within ${formatDuration(limits.startMs)}` : `I could not reach ${from} to download it`;
     throw new AttachmentError(`**${name}** skipped: ${why}. Please send it again in a moment.`, { cause: err });
   } finally {
     clearTimeout(timer);
@@ -95,46 +95,5 @@ export async function download(file: DownloadTarget, options: DownloadOptions): 
     close();
     throw new AttachmentError(`**${name}** skipped: ${problem}`);
   }
-  return bodyStream(response.body as unknown as WebReadableStream<Uint8Array>, name, from, limits.idleMs, close);
-}
-
-/**
- * A download's body as a Node stream that fails, rather than hangs or ends short, when the sender stops: each read
- * waits at most `idleMs` for data (only while the consumer asks for more, so a slow consumer is not blamed on the
- * sender), and a connection that drops midway fails it too. Destroying the stream closes the connection.
- */
-function bodyStream(body: WebReadableStream<Uint8Array>, name: string, from: string, idleMs: number, close: () => void): Readable {
-  const reader = body.getReader();
-  let idle: NodeJS.Timeout | undefined;
-  const stream = new Readable({
-    read() {
-      idle = setTimeout(
-        () => stream.destroy(new AttachmentError(`**${name}** skipped: ${from} stopped sending it midway (nothing for ${seconds(idleMs)}). Please send it again.`)),
-        idleMs,
-      );
-      reader.read().then(
-        ({ done, value }) => {
-          clearTimeout(idle);
-          if (stream.destroyed) return;
-          stream.push(done ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        },
-        (err: unknown) => {
-          clearTimeout(idle);
-          stream.destroy(new AttachmentError(`**${name}** skipped: the connection to ${from} dropped during the download. Please send it again.`, { cause: err }));
-        },
-      );
-    },
-    destroy(err, callback) {
-      clearTimeout(idle);
-      reader.cancel(err ?? undefined).catch(() => undefined);
-      close();
-      callback(err);
-    },
-  });
-  return stream;
-}
-
-function seconds(ms: number): string {
-  const n = Math.max(1, Math.round(ms / 1000));
-  return n === 1 ? '1 second' : `${n} seconds`;
+  return downloadBody(response.body as unknown as WebReadableStream<Uint8Array>, { name, from, idleMs: limits.idleMs, close });
 }
