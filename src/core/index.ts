@@ -15,6 +15,7 @@ export type { ChatAdapter, RouteHandler } from './adapter.js';
 export { keys } from './keys.js';
 export type { AcceptOptions, AcceptOutcome, Inbox, InboxEntry, Lease } from './inbox.js';
 export type { Storage, StorageOptions, Store } from './store/index.js';
+export type { Counters, Timeline, TimelineRecord } from './store/records.js';
 export { openStorage } from './store/index.js';
 export type { Core, CoreDeps, Handled } from './journey/index.js';
 export { createCore, DEDUPE_TTL_MS, JOINED_TTL_MS } from './journey/index.js';

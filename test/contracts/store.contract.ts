@@ -51,5 +51,40 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await new Promise((r) => setTimeout(r, 120));
       expect(await store.claim(key, 50)).toBe(true);
     });
+
+    it('adds to a counter atomically, even when racing, and starts it again once it expires', async () => {
+      const key = `count:${Math.random()}`;
+      expect(await store.counters.read(key)).toBe(0);
+      const totals = await Promise.all(Array.from({ length: 20 }, () => store.counters.add(key, 5, 150)));
+      expect(totals.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => (i + 1) * 5));
+      expect(await store.counters.read(key)).toBe(100);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await store.counters.read(key)).toBe(0);
+      expect(await store.counters.add(key, 7, 60_000)).toBe(7);
+    });
+
+    it('keeps timeline records by time: put, replace, range, remove once, trim', async () => {
+      const timeline = store.timeline(`tl-${Math.random()}`);
+      await timeline.put('b', 200, { n: 2 });
+      await timeline.put('a', 100, { n: 1 });
+      await timeline.put('c', 300, { n: 3 });
+      expect(await timeline.range(0, 1000)).toEqual([
+        { id: 'a', at: 100, value: { n: 1 } },
+        { id: 'b', at: 200, value: { n: 2 } },
+        { id: 'c', at: 300, value: { n: 3 } },
+      ]);
+      expect(await timeline.range(100, 300)).toEqual([
+        { id: 'a', at: 100, value: { n: 1 } },
+        { id: 'b', at: 200, value: { n: 2 } },
+      ]);
+      expect((await timeline.range(0, 1000, 1)).map((r) => r.id)).toEqual(['a']);
+      await timeline.put('a', 400, { n: 4 });
+      expect((await timeline.range(0, 1000)).map((r) => [r.id, r.at])).toEqual([['b', 200], ['c', 300], ['a', 400]]);
+      const removals = await Promise.all(Array.from({ length: 10 }, () => timeline.remove('b')));
+      expect(removals.filter(Boolean)).toHaveLength(1);
+      expect(await timeline.trim(350)).toBe(1);
+      expect(await timeline.range(0, 1000)).toEqual([{ id: 'a', at: 400, value: { n: 4 } }]);
+      expect(await store.timeline(`other-${Math.random()}`).range(0, 1000)).toEqual([]);
+    });
   });
 }

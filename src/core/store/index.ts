@@ -3,6 +3,7 @@ import type { Inbox } from '../inbox.js';
 import { openLocalInbox, memoryRows } from './local-inbox.js';
 import { closeRedis, connectRedis, type Redis } from './redis.js';
 import { openRedisInbox } from './redis-inbox.js';
+import { type Counters, memoryRecords, type Records, redisRecords, sqliteRecords, type Timeline } from './records.js';
 import { openSqlite, sqliteRows, takeServingLease } from './sqlite.js';
 
 /**
@@ -16,6 +17,10 @@ export interface Store {
   delete(key: string): Promise<void>;
   /** Sets `key` only if it is absent; true when this caller got it. Atomic within one process, and on Redis across processes. */
   claim(key: string, ttlMs: number): Promise<boolean>;
+  /** Integer counters that replicas add to at once (spend against budgets). */
+  counters: Counters;
+  /** Records kept by time and read back by range (the usage log, conversations by last use). */
+  timeline(name: string): Timeline;
   /** Deletes entries whose TTL has passed, for backends that only drop them when read (SQLite); returns how many. */
   sweepExpired(): Promise<number>;
   close(): Promise<void>;
@@ -60,7 +65,7 @@ const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 export async function openStorage(url: string, options: StorageOptions): Promise<Storage> {
   const inboxOptions = { dedupeMs: options.dedupeMs, joinedMs: options.joinedMs };
   if (url.startsWith('memory://')) {
-    const store = new KeyvStore(new Keyv({ namespace: NAMESPACE }));
+    const store = new KeyvStore(new Keyv({ namespace: NAMESPACE }), memoryRecords());
     const inbox = await openLocalInbox(memoryRows(), inboxOptions);
     return { kind: 'memory', store, inbox, claimServing: async () => undefined, ping: async () => undefined, close: closing(inbox, store) };
   }
@@ -68,7 +73,7 @@ export async function openStorage(url: string, options: StorageOptions): Promise
     const sqlite = await openSqlite(url);
     // keyv stores {"value":…,"expires":ms} and drops an expired row only when it is read: the sweep deletes the rest.
     const sweep = async () => (await sqlite.query("DELETE FROM keyv WHERE json_extract(value, '$.expires') < ? RETURNING key", Date.now())).length;
-    const store = new KeyvStore(new Keyv({ store: sqlite.kv, namespace: NAMESPACE }), undefined, sweep);
+    const store = new KeyvStore(new Keyv({ store: sqlite.kv, namespace: NAMESPACE }), await sqliteRecords(sqlite.query), undefined, sweep);
     const inbox = await openLocalInbox(options.privateInbox ? memoryRows() : sqliteRows(sqlite.query), inboxOptions);
     let release: (() => Promise<void>) | undefined;
     return {
@@ -90,7 +95,7 @@ export async function openStorage(url: string, options: StorageOptions): Promise
   const client = await connectRedis(url, { onError });
   const { default: KeyvRedis } = await import('@keyv/redis');
   const adapter = new KeyvRedis(client as never, { throwOnErrors: true, throwOnConnectError: true });
-  const store = new KeyvStore(new Keyv({ store: adapter, namespace: NAMESPACE, useKeyPrefix: false, throwOnErrors: true }), redisClaim(client));
+  const store = new KeyvStore(new Keyv({ store: adapter, namespace: NAMESPACE, useKeyPrefix: false, throwOnErrors: true }), redisRecords(client), redisClaim(client));
   if (options.privateInbox) {
     const inbox = await openLocalInbox(memoryRows(), inboxOptions);
     const close = async () => {
@@ -148,17 +153,26 @@ class KeyvStore implements Store {
 
   constructor(
     private readonly keyv: Keyv,
+    private readonly records: Records,
     private readonly atomicClaim?: AtomicClaim,
     private readonly sweep?: () => Promise<number>,
   ) {
     keyv.on('error', () => {
       // keyv re-throws on the failing call; this only keeps an emitter error from crashing the process.
     });
-    if (sweep) this.sweeper = setInterval(() => void sweep().catch(() => undefined), SWEEP_INTERVAL_MS).unref();
+    if (sweep) this.sweeper = setInterval(() => void this.sweepExpired().catch(() => undefined), SWEEP_INTERVAL_MS).unref();
+  }
+
+  get counters(): Counters {
+    return this.records.counters;
+  }
+
+  timeline(name: string): Timeline {
+    return this.records.timeline(name);
   }
 
   async sweepExpired(): Promise<number> {
-    return this.sweep ? this.sweep() : 0;
+    return (this.sweep ? await this.sweep() : 0) + (await this.records.sweep(Date.now()));
   }
 
   async get<T>(key: string): Promise<T | undefined> {
