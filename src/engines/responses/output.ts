@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import OpenAI from 'openai';
 import type { Response, ResponseOutputText } from 'openai/resources/responses/responses';
 import { type CodeCell, CrunchError, type EngineOutput, type Json } from '../../core/index.js';
-import { cleanText, MAX_OUTPUT_FILES, mimeFor, titleFor } from '../shared/answer.js';
+import { cleanText, MAX_OUTPUT_FILES, mimeFor, moreFilesNotice, pngFirst, titleFor, tooLargeNotice } from '../shared/answer.js';
 import { type RetryPolicy, withRetries } from '../shared/errors.js';
 
 /**
@@ -98,17 +98,13 @@ export async function collectAnswer(
   const notices: string[] = [];
   const kept: ContainerFileRef[] = [];
   for (const ref of unique) {
-    if (ref.bytes !== undefined && ref.bytes > ctx.maxFileBytes) notices.push(`**${ref.name}** was created but is too large to attach here.`);
+    if (ref.bytes !== undefined && ref.bytes > ctx.maxFileBytes) notices.push(tooLargeNotice(ref.name));
     else kept.push(ref);
   }
-  const outputs = kept.slice(0, MAX_OUTPUT_FILES).map(toOutput);
-  const pngFirst = [...outputs.filter((o) => o.mimeType === 'image/png'), ...outputs.filter((o) => o.mimeType !== 'image/png')];
+  const outputs = pngFirst(kept.slice(0, MAX_OUTPUT_FILES).map(toOutput));
   const rest = kept.slice(MAX_OUTPUT_FILES).map((ref) => ref.name);
-  if (rest.length > 0) {
-    const shown = rest.slice(0, 10).join(', ') + (rest.length > 10 ? ', …' : '');
-    notices.push(`The code also created ${rest.length} more file${rest.length === 1 ? '' : 's'} (${shown}); ask for the ones you want, or for a zip of them.`);
-  }
-  return { text: cleanText(text), outputs: pngFirst, code: collectCode(response), notices, containerFiles: listed.map((f) => f.fileId) };
+  if (rest.length > 0) notices.push(moreFilesNotice(rest));
+  return { text: cleanText(text), outputs, code: collectCode(response), notices, containerFiles: listed.map((f) => f.fileId) };
 }
 
 function toOutput(ref: ContainerFileRef): EngineOutput {

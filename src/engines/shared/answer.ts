@@ -6,6 +6,22 @@
 /** At most this many charts and files are posted per answer: cited ones first, then the rest the code wrote. */
 export const MAX_OUTPUT_FILES = 10;
 
+/** A file the code made that is over the size limit: it is named, not posted. */
+export function tooLargeNotice(name: string): string {
+  return `**${name}** was created but is too large to attach here.`;
+}
+
+/** The files left out past MAX_OUTPUT_FILES, named (the first ten) so the user can ask for them. */
+export function moreFilesNotice(names: string[]): string {
+  const shown = names.slice(0, 10).join(', ') + (names.length > 10 ? ', …' : '');
+  return `The code also created ${names.length} more file${names.length === 1 ? '' : 's'} (${shown}); ask for the ones you want, or for a zip of them.`;
+}
+
+/** PNG charts first (they are shown as pictures), then the other files, each in their order. */
+export function pngFirst<T extends { mimeType: string }>(outputs: T[]): T[] {
+  return [...outputs.filter((o) => o.mimeType === 'image/png'), ...outputs.filter((o) => o.mimeType !== 'image/png')];
+}
+
 const MIME_BY_EXT: Record<string, string> = {
   png: 'image/png',
   jpg: 'image/jpeg',
