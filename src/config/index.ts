@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { localConfig, type LocalConfig, localEngineEnv } from './local.js';
+
+export type { LocalConfig } from './local.js';
 
 /**
  * The whole configuration, read once from the environment at start-up. Every missing or malformed
@@ -54,6 +57,8 @@ const schema = z.object({
   CRUNCH_TURN_TIMEOUT_MS: positiveInt.default(10 * 60 * 1000),
   CRUNCH_MAX_ATTEMPTS: positiveInt.max(10).default(4),
   CRUNCH_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+
+  ...localEngineEnv,
 
   SLACK_BOT_TOKEN: optionalString,
   SLACK_SIGNING_SECRET: optionalString,
@@ -131,7 +136,10 @@ export interface Config {
   storeUrl: string;
   /** The bot's public base URL, for links it serves itself (e.g. signed chart URLs). */
   publicUrl: string;
+  /** Which code interpreter answers: the hosted one (Responses API) or the local sandbox. */
+  engine: 'responses' | 'local';
   openai: OpenAIConfig | undefined;
+  local: LocalConfig;
   limits: LimitsConfig;
   slack: SlackConfig | undefined;
   teams: TeamsConfig;
@@ -207,7 +215,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     logLevel: e.LOG_LEVEL,
     storeUrl: e.STORE_URL,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    engine: e.CRUNCH_ENGINE,
     openai,
+    local: localConfig(e),
     limits: {
       maxFileBytes: e.CRUNCH_MAX_FILE_BYTES,
       maxFilesPerTurn: e.CRUNCH_MAX_FILES_PER_TURN,
