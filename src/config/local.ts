@@ -17,7 +17,7 @@ export const localEngineEnv = {
   CRUNCH_EXEC_TIMEOUT_MS: positiveInt.min(1000).default(120_000),
   CRUNCH_EXEC_CPU_SECONDS: positiveInt.default(60),
   CRUNCH_EXEC_MEMORY_MB: positiveInt.min(256).default(2048),
-  CRUNCH_EXEC_MAX_PROCESSES: positiveInt.min(8).max(4096).default(64),
+  CRUNCH_EXEC_MAX_PROCESSES: positiveInt.min(8).max(4096).default(32),
   CRUNCH_EXEC_MAX_FILE_MB: positiveInt.default(512),
   CRUNCH_EXEC_MAX_OUTPUT_CHARS: positiveInt.min(10_000).default(2_000_000),
   CRUNCH_EXEC_TMP_MB: positiveInt.min(16).default(512),

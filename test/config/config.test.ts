@@ -131,7 +131,7 @@ describe('loadConfig: the local engine', () => {
         wallMs: 120_000,
         cpuSeconds: 60,
         memoryBytes: 2048 * 1024 * 1024,
-        maxProcesses: 64,
+        maxProcesses: 32,
         maxFileBytes: 512 * 1024 * 1024,
         maxOutputChars: 2_000_000,
       },

@@ -90,11 +90,12 @@ function toolSequenceProblem(messages: JsonObject[]): string | undefined {
 function describe(body: JsonObject): ChatRequest {
   const messages = (Array.isArray(body['messages']) ? body['messages'] : []) as JsonObject[];
   const lastCalls = messages.findLastIndex((m) => m['role'] === 'assistant' && Array.isArray(m['tool_calls']));
-  const lastUser = messages.findLast((m) => m['role'] === 'user');
+  const lastUserAt = messages.findLastIndex((m) => m['role'] === 'user');
+  const lastUser = messages[lastUserAt];
   return {
     body,
     messages,
-    toolResults: lastCalls < 0 ? [] : messages.slice(lastCalls + 1).filter((m) => m['role'] === 'tool').map((m) => String(m['content'])),
+    toolResults: lastCalls < lastUserAt ? [] : messages.slice(lastCalls + 1).filter((m) => m['role'] === 'tool').map((m) => String(m['content'])),
     userText: typeof lastUser?.['content'] === 'string' ? lastUser['content'] : '',
     toolChoice: body['tool_choice'],
   };

@@ -82,23 +82,13 @@ export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
       const config = runnerConfig(limits, workdirFor(spec, data), spec.mode === 'bwrap');
       return Interpreter.start(sandboxCommand(spec, data, [config]), START_TIMEOUT_MS);
     };
+    const createAndStart = async (id: string) => {
+      await workspace.create(id);
+      return startIn(id);
+    };
     const pool =
       options.poolSize > 0
-        ? new WarmPool({
-            size: options.poolSize,
-            create: async () => {
-              const id = workspace.newId();
-              await workspace.create(id);
-              try {
-                return { id, interpreter: await startIn(id) };
-              } catch (err) {
-                await workspace.remove(id);
-                throw err;
-              }
-            },
-            discard: (id) => workspace.remove(id),
-            logger,
-          })
+        ? new WarmPool({ size: options.poolSize, newId: () => workspace.newId(), start: createAndStart, discard: (id) => workspace.remove(id), logger })
         : undefined;
     const sessions = new Sessions({ workspace, start: startIn, pool, maxLive: options.maxSessions, idleMs: options.idleMs, logger });
     const sweep = () =>

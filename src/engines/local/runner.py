@@ -19,6 +19,7 @@ import importlib.util
 import io
 import json
 import linecache
+import math
 import os
 import resource
 import signal
@@ -239,13 +240,11 @@ def reap_leftovers():
     try:
         os.kill(-1, signal.SIGKILL)
     except ProcessLookupError:
-        pass
-    while True:
+        return
+    while True:  # every child got SIGKILL: wait for each, so none lingers as a zombie (they count as processes)
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            os.waitpid(-1, 0)
         except ChildProcessError:
-            return
-        if pid == 0:
             return
 
 
@@ -254,7 +253,7 @@ def execute(request, capture_fd):
     sys.stdout = sys.stderr = CAPTURE
     os.ftruncate(capture_fd, 0)
     used = resource.getrusage(resource.RUSAGE_SELF)
-    resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime) + CONFIG['cpuSeconds'], resource.RLIM_INFINITY))
+    resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(used.ru_utime + used.ru_stime) + CONFIG['cpuSeconds'], resource.RLIM_INFINITY))
     STATE['cells'] += 1
     status, value, error = 'ok', None, None
     CAPTURE.active = True

@@ -163,6 +163,9 @@ export function sandboxCommand(spec: SandboxSpec, dataDir: string, runnerArgs: s
     '--ro-bind',
     spec.runner,
     RUNNER_PATH,
+    // The sandbox's own root (where /etc and /opt were made) becomes read-only; /mnt/data and /tmp stay writable.
+    '--remount-ro',
+    '/',
     '--chdir',
     SANDBOX_DATA_DIR,
     '--',

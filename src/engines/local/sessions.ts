@@ -72,7 +72,8 @@ export class Sessions {
       const warm = this.options.pool?.take();
       leased = this.entry(warm?.id ?? this.options.workspace.newId());
       leased.leased = true;
-      leased.live = warm?.interpreter;
+      // A warm interpreter that fails to start is replaced by a cold one on the turn's first call.
+      leased.starting = warm?.interpreter.finally(() => (leased.starting = undefined));
     } else leased = entry;
     if (needsSlot) leased.slot = true;
     try {
@@ -93,7 +94,7 @@ export class Sessions {
       started = true;
       return { interpreter: leased.live, restarted };
     };
-    if (!leased.live?.alive) ensure().catch(() => undefined); // errors surface on the turn's own call
+    ensure().catch(() => undefined); // errors surface on the turn's own call
     return {
       id: leased.id,
       resumed,
