@@ -110,7 +110,7 @@ export async function startFakeChat(options: { apiKey?: string } = {}): Promise<
 
   function fail(res: ServerResponse, status: number, error: { message: string; type: string; param: string | null; code: string | null }, headers: Record<string, string> = {}) {
     const body = { error };
-    record('response', validateResponseDetailed('post', '/chat/completions', status, body).map((e) => e.message));
+    record('response', validateComponent('ErrorResponse', body));
     sendJson(res, status, body, { 'x-request-id': `req_${randomBytes(16).toString('hex')}`, ...headers });
   }
 

@@ -49,7 +49,7 @@ export class TurnFiles {
   /** Keeps an execution's figures and tells which files it created or changed, for the model. */
   async afterExecution(figures: Figure[]): Promise<{ files: { path: string; bytes: number }[]; figures: string[] }> {
     const now = await scan(this.workspace.dataDir(this.session));
-    const files = changedFiles(this.latest, now);
+    const files = changedFiles(this.latest, now).map(({ path, bytes }) => ({ path, bytes }));
     this.latest = now;
     const names: string[] = [];
     if (figures.length > 0) await makeOutputsDir(this.dir);
@@ -64,7 +64,8 @@ export class TurnFiles {
 
   /** The answer's outputs (figures, then changed files; PNGs first, at most MAX_OUTPUT_FILES) and notices. */
   async finish(): Promise<{ outputs: EngineOutput[]; notices: string[] }> {
-    const changed = changedFiles(this.baseline, await scan(this.workspace.dataDir(this.session)));
+    // Charts before other files, so that the cap never drops a chart for a CSV.
+    const changed = pngFirst(changedFiles(this.baseline, await scan(this.workspace.dataDir(this.session))).map((f) => ({ ...f, mimeType: mimeFor(f.path) })));
     const notices: string[] = [];
     const kept: Kept[] = [...this.figures];
     const rest: string[] = [];

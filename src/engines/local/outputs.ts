@@ -44,14 +44,20 @@ export async function scan(dir: string): Promise<Snapshot> {
   return files;
 }
 
-/** Files that are new in `after`, or whose size or modification time changed. In folder order. */
-export function changedFiles(before: Snapshot, after: Snapshot): { path: string; bytes: number }[] {
-  const changed: { path: string; bytes: number }[] = [];
+export interface ChangedFile {
+  path: string;
+  bytes: number;
+  mtimeNs: bigint;
+}
+
+/** Files that are new in `after`, or whose size or modification time changed, in the order they were written. */
+export function changedFiles(before: Snapshot, after: Snapshot): ChangedFile[] {
+  const changed: ChangedFile[] = [];
   for (const [path, state] of after) {
     const old = before.get(path);
-    if (old === undefined || old.size !== state.size || old.mtimeNs !== state.mtimeNs) changed.push({ path, bytes: Number(state.size) });
+    if (old === undefined || old.size !== state.size || old.mtimeNs !== state.mtimeNs) changed.push({ path, bytes: Number(state.size), mtimeNs: state.mtimeNs });
   }
-  return changed;
+  return changed.sort((a, b) => (a.mtimeNs < b.mtimeNs ? -1 : a.mtimeNs > b.mtimeNs ? 1 : a.path.localeCompare(b.path)));
 }
 
 export type KeepResult = { kept: true; bytes: number } | { kept: false; reason: 'too_large' | 'unavailable' };

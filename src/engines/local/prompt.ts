@@ -61,7 +61,7 @@ export function helpLines(described: Described, settings: Settings): string[] {
       : '**Python:** runs on this server, without a sandbox.',
     `**Installed:** ${installed.join(', ')}.${missing.length > 0 ? ` Not installed: ${missing.join('; ')}.` : ''}`,
     `**Per run:** up to ${duration(limits.wallMs)}, ${formatBytes(limits.memoryBytes)} of memory, ${formatBytes(limits.maxFileBytes)} per file written. ` +
-      `Variables last until ${duration(settings.idleMs)} without use; files until \`reset\`.`,
+      `Variables are kept for ${duration(settings.idleMs)} between questions, files until \`reset\`.`,
   ];
   if (described.spec.mode === 'none') {
     lines.unshift("⚠️ **No sandbox** (CRUNCH_SANDBOX=none): the code I run can reach this server's network and files. An admin should install bubblewrap.");
