@@ -9,7 +9,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY adapters ./adapters
-# npm run build also copies the local engine's runner.py into dist.
+# npm run build also copies the local engine's Python scripts (src/engines/local/python) into dist.
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim

@@ -60,7 +60,7 @@ export const ENGINE_NAME = 'local';
 const RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 const SWEEP_EVERY_MS = 6 * 60 * 60 * 1000;
 const START_TIMEOUT_MS = 60_000;
-const RUNNER = fileURLToPath(new URL('./runner.py', import.meta.url));
+const SCRIPTS = fileURLToPath(new URL('./python', import.meta.url));
 
 export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
   const { logger, limits } = options;
@@ -73,14 +73,14 @@ export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
     const workspace = new Workspace(await realpath(options.sessionsDir), sandboxOwner());
     await workspace.prepare();
     const hidden = [process.cwd(), workspace.root, homedir()];
-    const { spec, environment } = await prepareSandbox({ mode: options.sandbox, python: options.python, runner: RUNNER, tmpBytes: options.tmpBytes, hidden }, workspace);
+    const { spec, environment } = await prepareSandbox({ mode: options.sandbox, python: options.python, scripts: SCRIPTS, tmpBytes: options.tmpBytes, hidden }, workspace);
     if (spec.mode === 'none') {
       logger.warn('CRUNCH_SANDBOX=none: Python runs WITHOUT a sandbox, with this machine\'s network and files. Install bubblewrap and remove CRUNCH_SANDBOX.');
     }
     const startIn = (id: string) => {
       const data = workspace.dataDir(id);
       const config = runnerConfig(limits, workdirFor(spec, data), spec.mode === 'bwrap');
-      return Interpreter.start(sandboxCommand(spec, data, [config]), START_TIMEOUT_MS);
+      return Interpreter.start(sandboxCommand(spec, data, 'runner.py', [config]), START_TIMEOUT_MS);
     };
     const createAndStart = async (id: string) => {
       await workspace.create(id);

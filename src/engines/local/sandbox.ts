@@ -20,8 +20,8 @@ export interface SandboxSpec {
   mode: SandboxMode;
   /** Absolute path of the interpreter; with bwrap it must live under /usr (only /usr is mounted). */
   python: string;
-  /** Absolute path of runner.py on the host; bound read-only at RUNNER_PATH. */
-  runner: string;
+  /** The folder of the engine's Python scripts (runner.py, probe.py) on the host; bound read-only at SCRIPTS_DIR. */
+  scripts: string;
   /** Generated files the sandbox reads: etc/passwd, etc/group, the matplotlib font cache. */
   supportDir: string;
   /** Font cache files (absolute host paths) mounted read-only into the sandbox's matplotlib config dir. */
@@ -45,7 +45,7 @@ export interface SandboxCommand {
 
 /** Where the conversation's folder appears inside the sandbox: the path the hosted tool uses too. */
 export const SANDBOX_DATA_DIR = '/mnt/data';
-const RUNNER_PATH = '/opt/crunch/runner.py';
+const SCRIPTS_DIR = '/opt/crunch';
 const MPL_DIR = '/tmp/matplotlib';
 /** The uid and gid of `nobody` on Debian, which the code runs as when the bot itself runs as root. */
 export const NOBODY = { uid: 65534, gid: 65534 };
@@ -114,12 +114,12 @@ function isUnder(path: string, root: string): boolean {
   return !rel.startsWith('..') && !isAbsolute(rel);
 }
 
-/** The command that starts the runner for the conversation folder `dataDir`, with `args` for it. */
-export function sandboxCommand(spec: SandboxSpec, dataDir: string, runnerArgs: string[]): SandboxCommand {
+/** The command that runs one of the engine's scripts (runner.py, probe.py) for the conversation folder `dataDir`. */
+export function sandboxCommand(spec: SandboxSpec, dataDir: string, script: 'runner.py' | 'probe.py', scriptArgs: string[] = []): SandboxCommand {
   const ids = spec.owner ?? {};
   if (spec.mode === 'none') {
     const env = { ...sandboxEnv(dataDir, join(spec.supportDir, 'matplotlib')), TMPDIR: '/tmp' };
-    return { file: spec.python, args: ['-I', '-B', spec.runner, ...runnerArgs], env, cwd: dataDir, ...ids };
+    return { file: spec.python, args: ['-I', '-B', join(spec.scripts, script), ...scriptArgs], env, cwd: dataDir, ...ids };
   }
   const env = sandboxEnv('/tmp', MPL_DIR);
   const args = [
@@ -161,8 +161,8 @@ export function sandboxCommand(spec: SandboxSpec, dataDir: string, runnerArgs: s
     dataDir,
     SANDBOX_DATA_DIR,
     '--ro-bind',
-    spec.runner,
-    RUNNER_PATH,
+    spec.scripts,
+    SCRIPTS_DIR,
     // The sandbox's own root (where /etc and /opt were made) becomes read-only; /mnt/data and /tmp stay writable.
     '--remount-ro',
     '/',
@@ -172,8 +172,8 @@ export function sandboxCommand(spec: SandboxSpec, dataDir: string, runnerArgs: s
     spec.python,
     '-I',
     '-B',
-    RUNNER_PATH,
-    ...runnerArgs,
+    join(SCRIPTS_DIR, script),
+    ...scriptArgs,
   ];
   // bwrap's own environment is visible inside as /proc/1/environ: it gets nothing of the bot's.
   return { file: 'bwrap', args, env: { PATH: '/usr/bin:/bin' }, cwd: '/', ...ids };

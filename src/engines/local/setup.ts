@@ -22,7 +22,8 @@ export interface PythonEnvironment {
 export interface SetupOptions {
   mode: SandboxMode;
   python: string;
-  runner: string;
+  /** The folder holding runner.py and probe.py. */
+  scripts: string;
   tmpBytes: number;
   /** Paths the sandbox must not see even when they lie under /usr. */
   hidden: string[];
@@ -40,8 +41,8 @@ export async function prepareSandbox(options: SetupOptions, workspace: Workspace
   if (options.mode === 'bwrap' && !options.python.startsWith('/usr/')) {
     throw new CrunchError('config', `CRUNCH_PYTHON must be an interpreter under /usr with the bubblewrap sandbox (only /usr is mounted in it); got ${options.python}.`);
   }
-  await access(options.runner).catch(() => {
-    throw new CrunchError('config', `The local engine's Python runner is missing at ${options.runner}: the build must copy runner.py next to the engine (npm run build does).`);
+  await access(join(options.scripts, 'runner.py')).catch(() => {
+    throw new CrunchError('config', `The local engine's Python scripts are missing from ${options.scripts}: the build must copy them next to the engine (npm run build does).`);
   });
   const owner = sandboxOwner();
   const support = join(workspace.root, '.support');
@@ -53,7 +54,7 @@ export async function prepareSandbox(options: SetupOptions, workspace: Workspace
   const spec: SandboxSpec = {
     mode: options.mode,
     python: options.python,
-    runner: options.runner,
+    scripts: options.scripts,
     supportDir: support,
     fontCache: await fontCache(options.python, join(support, 'matplotlib')),
     tmpBytes: options.tmpBytes,
@@ -76,7 +77,7 @@ async function fontCache(python: string, dir: string): Promise<string[]> {
 }
 
 async function probe(spec: SandboxSpec, probeDir: string): Promise<PythonEnvironment> {
-  const command = sandboxCommand(spec, probeDir, ['--probe']);
+  const command = sandboxCommand(spec, probeDir, 'probe.py');
   try {
     const { stdout } = await run(command.file, command.args, {
       cwd: command.cwd,

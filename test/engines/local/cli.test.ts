@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { chmod, copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import { type FakeChat, startFakeChat } from '../../fakes/chat-completions.js';
 /**
  * `CRUNCH_ENGINE=local crunch ask --file sales.xlsx "plot revenue by month"` as a user runs it: the compiled
  * CLI in a child process, its model the fake chat server, its Python real and sandboxed. Compiled into a
- * folder of its own (as `npm run build` does, runner.py included) so it never races the other CLI tests.
+ * folder of its own (as `npm run build` does, the Python scripts included) so it never races the other CLI tests.
  */
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const out = join(root, 'node_modules', '.cache', 'crunch-local-cli');
@@ -23,7 +23,7 @@ let work: string;
 
 beforeAll(async () => {
   await promisify(execFile)(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', out], { cwd: root });
-  await copyFile(join(root, 'src/engines/local/runner.py'), join(out, 'src/engines/local/runner.py'));
+  await cp(join(root, 'src/engines/local/python'), join(out, 'src/engines/local/python'), { recursive: true });
   chat = await startFakeChat();
   work = await mkdtemp(join(tmpdir(), 'crunch-cli-local-'));
   await chmod(work, 0o711);

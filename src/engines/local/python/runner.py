@@ -1,9 +1,6 @@
 """Crunch's Python runner: one long-lived interpreter per conversation, inside its sandbox.
 
-The local engine (src/engines/local/interpreter.ts) starts it as
-
-    python3 -I -B runner.py '<config as JSON>'     (or: runner.py --probe)
-
+Started by the local engine (src/engines/local/interpreter.ts) as `python3 -I -B runner.py '<config JSON>'`.
 Requests come in on fd 0 and replies go out on fd 3, one JSON object per line. Before any user code runs,
 the runner sets its resource limits (memory, processes, file size; CPU time per execution), takes the
 protocol pipes for itself, points fd 0 at /dev/null and fds 1 and 2 at a private, unlinked capture file.
@@ -14,8 +11,6 @@ matplotlib figures still open afterwards are rendered to PNG (and closed), and o
 import ast
 import base64
 import builtins
-import importlib.metadata
-import importlib.util
 import io
 import json
 import linecache
@@ -31,14 +26,6 @@ import traceback
 RUNNER_FILE = os.path.abspath(__file__)
 MAIN_PID = os.getpid()
 
-# What `help` lists: import name -> distribution name.
-PACKAGES = {
-    'numpy': 'numpy', 'pandas': 'pandas', 'matplotlib': 'matplotlib', 'scipy': 'scipy', 'sympy': 'sympy',
-    'statsmodels': 'statsmodels', 'sklearn': 'scikit-learn', 'seaborn': 'seaborn', 'networkx': 'networkx',
-    'openpyxl': 'openpyxl', 'xlrd': 'xlrd', 'xlsxwriter': 'XlsxWriter', 'odf': 'odfpy', 'docx': 'python-docx',
-    'pptx': 'python-pptx', 'pypdf': 'pypdf', 'PIL': 'Pillow', 'bs4': 'beautifulsoup4', 'lxml': 'lxml',
-    'tabulate': 'tabulate',
-}
 PRELOAD = ('numpy', 'pandas', 'matplotlib.pyplot')
 
 
@@ -60,12 +47,10 @@ class Capture(io.TextIOBase):
     def reset(self):
         self.head, self.tail, self.total, self.active = '', '', 0, False
 
+    encoding = 'utf-8'
+
     def writable(self):
         return True
-
-    @property
-    def encoding(self):
-        return 'utf-8'
 
     def write(self, text):
         if not isinstance(text, str):
@@ -136,7 +121,7 @@ def preload():
         try:
             __import__(name)
             loaded.append(name)
-        except Exception:  # a missing package is reported by --probe; the runner works without it
+        except Exception:  # a missing package is reported by probe.py; the runner works without it
             pass
     mpl = sys.modules.get('matplotlib.pyplot')
     if mpl is not None:
@@ -189,12 +174,8 @@ def describe_error(exc):
 
 def figure_title(fig):
     suptitle = getattr(fig, '_suptitle', None)
-    if suptitle is not None and suptitle.get_text().strip():
-        return suptitle.get_text().strip()
-    for axes in fig.axes:
-        if axes.get_title().strip():
-            return axes.get_title().strip()
-    return ''
+    titles = [suptitle.get_text() if suptitle is not None else ''] + [axes.get_title() for axes in fig.axes]
+    return next((title.strip() for title in titles if title.strip()), '')
 
 
 def collect_figures(notes):
@@ -282,30 +263,8 @@ def execute(request, capture_fd):
         reap_leftovers()
     notes = []
     figures = collect_figures(notes)
-    sys.stdout.flush()
-    return {
-        'id': request['id'],
-        'status': status,
-        'output': CAPTURE.text(),
-        'fdOutput': fd_output(capture_fd),
-        'value': value,
-        'error': error,
-        'figures': figures,
-        'notes': notes,
-    }
-
-
-def probe():
-    packages = {}
-    for module, dist in PACKAGES.items():
-        version = None
-        if importlib.util.find_spec(module) is not None:
-            try:
-                version = importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                version = ''
-        packages[dist] = version
-    print(json.dumps({'python': sys.version.split()[0], 'packages': packages}))
+    output = {'output': CAPTURE.text(), 'fdOutput': fd_output(capture_fd), 'value': value, 'error': error}
+    return {'id': request['id'], 'status': status, **output, 'figures': figures, 'notes': notes}
 
 
 def main():
@@ -335,7 +294,4 @@ CONFIG = {}
 CAPTURE = None
 
 if __name__ == '__main__':
-    if sys.argv[1:] == ['--probe']:
-        probe()
-    else:
-        main()
+    main()
