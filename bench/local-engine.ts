@@ -1,8 +1,9 @@
 /**
  * The local engine on this machine, each figure next to the baseline it is measured against in the same run:
  *
- *  1. first execution in a new conversation: adopting a warm interpreter vs starting one cold (Python,
- *     pandas and matplotlib imported inside a fresh sandbox); the aim is at least 10x and under 150 ms
+ *  1. first execution in a new conversation (session folder, lease, interpreter, a cell using pandas and
+ *     matplotlib), through the engine's sessions: with the warm pool vs starting the sandbox and Python
+ *     cold; the aim is at least 10x and under 150 ms
  *  2. one small execution in a live session vs `python3 -c` on the same code
  *  3. memory of an idle session (its sandbox and interpreter: RSS, and PSS sharing libraries fairly)
  *  4. turns per minute with a fake model (in another process): 4 conversations at once, each turn one
@@ -21,6 +22,8 @@ import { pino } from 'pino';
 import { createLocalEngine, type LocalEngineOptions } from '../src/engines/local/index.js';
 import { type ExecutionLimits, Interpreter, runnerConfig } from '../src/engines/local/interpreter.js';
 import { sandboxCommand, workdirFor } from '../src/engines/local/sandbox.js';
+import { WarmPool } from '../src/engines/local/pool.js';
+import { Sessions } from '../src/engines/local/sessions.js';
 import { prepareSandbox, sandboxOwner } from '../src/engines/local/setup.js';
 import { Workspace } from '../src/engines/local/workspace.js';
 
@@ -40,11 +43,15 @@ const workspace = new Workspace(root, sandboxOwner());
 await workspace.prepare();
 const { spec } = await prepareSandbox({ mode: 'bwrap', python: '/usr/bin/python3', scripts: SCRIPTS, tmpBytes: 512 * 1024 ** 2, hidden: [process.cwd()] }, workspace);
 
+function interpreterIn(id: string): Promise<Interpreter> {
+  const data = workspace.dataDir(id);
+  return Interpreter.start(sandboxCommand(spec, data, 'runner.py', [runnerConfig(LIMITS, workdirFor(spec, data), true)]), 60_000);
+}
+
 async function interpreter(): Promise<Interpreter> {
   const id = workspace.newId();
   await workspace.create(id);
-  const data = workspace.dataDir(id);
-  return Interpreter.start(sandboxCommand(spec, data, 'runner.py', [runnerConfig(LIMITS, workdirFor(spec, data), true)]), 60_000);
+  return interpreterIn(id);
 }
 
 /** RSS and PSS (kB) of a process and all its descendants. */
@@ -70,21 +77,35 @@ async function memoryOf(pid: number): Promise<{ rss: number; pss: number }> {
 
 const rows: [string, string, string][] = [];
 try {
-  // 1. First execution in a new conversation: cold start vs a warm interpreter.
+  // 1. First execution in a new conversation, through the engine's own sessions: cold start vs the warm pool.
+  const logger = pino({ level: 'silent' });
+  const start = async (id: string) => {
+    await workspace.create(id);
+    return interpreterIn(id);
+  };
+  const pool = new WarmPool({ size: 1, newId: () => workspace.newId(), start, discard: (id) => workspace.remove(id), logger });
+  const withPool = new Sessions({ workspace, start, pool, maxLive: 8, idleMs: 60_000, logger });
+  const withoutPool = new Sessions({ workspace, start, pool: undefined, maxLive: 8, idleMs: 60_000, logger });
+  const firstExecution = async (sessions: Sessions) => {
+    const started = performance.now();
+    const lease = await sessions.acquire(undefined, signal, () => undefined);
+    const { interpreter } = await lease.interpreter(signal);
+    const outcome = await interpreter.execute(FIRST_CELL, LIMITS.wallMs, signal);
+    const took = ms(started);
+    if (outcome.kind !== 'result' || outcome.value !== '6') throw new Error(`unexpected outcome ${JSON.stringify(outcome)}`);
+    lease.release();
+    await sessions.forget(lease.id);
+    return took;
+  };
   const cold: number[] = [];
+  for (let i = 0; i < 5; i++) cold.push(await firstExecution(withoutPool));
   const warm: number[] = [];
+  pool.fill();
   for (let i = 0; i < 5; i++) {
-    let started = performance.now();
-    const fresh = await interpreter();
-    await fresh.execute(FIRST_CELL, LIMITS.wallMs, signal);
-    cold.push(ms(started));
-    fresh.kill();
-    const ready = await interpreter();
-    started = performance.now();
-    await ready.execute(FIRST_CELL, LIMITS.wallMs, signal);
-    warm.push(ms(started));
-    ready.kill();
+    await pool.settled(); // measured as a conversation finds it: the pool's interpreter ready
+    warm.push(await firstExecution(withPool));
   }
+  await Promise.all([withPool.close(), withoutPool.close(), pool.close()]);
   rows.push(['first execution, new conversation: warm pool', `${median(warm).toFixed(0)} ms`, `${(median(cold) / median(warm)).toFixed(0)}x faster than cold (${median(cold).toFixed(0)} ms)`]);
 
   // 2. A small execution in a live session vs python3 -c.

@@ -68,6 +68,11 @@ export class WarmPool {
     return warm;
   }
 
+  /** Resolves once every interpreter the pool is starting has started (or failed). */
+  async settled(): Promise<void> {
+    await Promise.all(this.waiting.map((warm) => warm.interpreter.catch(() => undefined)));
+  }
+
   has(id: string): boolean {
     return this.waiting.some((warm) => warm.id === id);
   }

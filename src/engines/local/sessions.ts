@@ -73,7 +73,7 @@ export class Sessions {
       leased = this.entry(warm?.id ?? this.options.workspace.newId());
       leased.leased = true;
       // A warm interpreter that fails to start is replaced by a cold one on the turn's first call.
-      leased.starting = warm?.interpreter.finally(() => (leased.starting = undefined));
+      leased.starting = warm?.interpreter;
     } else leased = entry;
     if (needsSlot) leased.slot = true;
     try {
@@ -89,8 +89,12 @@ export class Sessions {
         return { interpreter: leased.live, restarted: false };
       }
       const restarted = started;
-      leased.starting ??= this.options.start(leased.id).finally(() => (leased.starting = undefined));
-      leased.live = await leased.starting;
+      const starting = (leased.starting ??= this.options.start(leased.id));
+      try {
+        leased.live = await starting;
+      } finally {
+        if (leased.starting === starting) leased.starting = undefined;
+      }
       started = true;
       return { interpreter: leased.live, restarted };
     };

@@ -66,16 +66,12 @@ export class Workspace {
     return join(this.sessionDir(id), 'outputs', turn);
   }
 
-  /** Creates the session's folders (if missing); true when its data folder was already there. */
-  async create(id: string): Promise<boolean> {
-    const existed = await this.exists(id);
+  /** Creates the session's folders, if missing (safe to call twice at once). */
+  async create(id: string): Promise<void> {
     await mkdir(this.sessionDir(id), { recursive: true, mode: 0o711 });
     await mkdir(join(this.sessionDir(id), 'outputs'), { recursive: true, mode: 0o700 });
-    if (!existed) {
-      await mkdir(this.dataDir(id), { mode: 0o700 });
-      await this.own(this.dataDir(id));
-    }
-    return existed;
+    // Only the call that made the data folder hands it to the sandbox user.
+    if ((await mkdir(this.dataDir(id), { recursive: true, mode: 0o700 })) !== undefined) await this.own(this.dataDir(id));
   }
 
   async exists(id: string): Promise<boolean> {

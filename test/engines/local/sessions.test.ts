@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,17 @@ afterEach(async () => {
 });
 
 const told = (s: LocalStack) => s.chat.requests.at(-1)!.toolResults;
+
+/** The sandboxes (bwrap processes) this test process has started and not yet stopped. */
+async function sandboxes(): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const [, comm, ppid] = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat) ?? [];
+    if (comm === 'bwrap' && Number(ppid) === process.pid) found.push(Number(entry));
+  }
+  return found;
+}
 
 describe('local engine sessions', () => {
   it('keeps variables and the conversation across turns', async () => {
@@ -85,13 +96,18 @@ describe('local engine sessions', () => {
     stack = await startLocal({ poolSize: 1 });
     const sessions = join(stack.root, 'sessions');
     const folders = async () => (await readdir(sessions)).filter((name) => !name.startsWith('.'));
-    await expect.poll(folders, { timeout: 20_000 }).toHaveLength(1);
+    await expect.poll(sandboxes, { timeout: 20_000 }).toHaveLength(1);
     const [warm] = await folders();
+    const [warmSandbox] = await sandboxes();
     stack.chat.script.push({ python: 'import sys\nprint(sorted(m for m in ("numpy", "pandas", "matplotlib.pyplot") if m in sys.modules))' }, { text: 'ok' });
     const result = await ask(stack, 'hello');
     expect(result.session.contextId).toBe(warm);
     expect(told(stack)).toEqual(["Output:\n['matplotlib.pyplot', 'numpy', 'pandas']"]);
+    // The conversation runs in the very sandbox that was waiting, and the pool has started one more: no other.
     await expect.poll(folders, { timeout: 20_000 }).toHaveLength(2);
+    const now = await sandboxes();
+    expect(now).toHaveLength(2);
+    expect(now).toContain(warmSandbox);
   });
 
   it('keeps each answer\'s files as they were, and forgets everything on reset', async () => {
