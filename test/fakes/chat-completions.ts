@@ -68,7 +68,8 @@ function maskKey(key: string): string {
   return key.length <= 8 ? key : `${key.slice(0, 3)}${'*'.repeat(Math.max(3, key.length - 7))}${key.slice(-4)}`;
 }
 
-/** The API's own rule: tool calls are answered, one tool message each, before anything else is said. */
+/** The API's own rules: tool calls are answered, one tool message each, before anything else is said; an
+ * assistant message without tool calls has text. */
 function toolSequenceProblem(messages: JsonObject[]): string | undefined {
   let open: string[] = [];
   for (const message of messages) {
@@ -83,6 +84,7 @@ function toolSequenceProblem(messages: JsonObject[]): string | undefined {
     }
     const calls = message['role'] === 'assistant' ? message['tool_calls'] : undefined;
     if (Array.isArray(calls)) open = calls.map((c) => (c as JsonObject)['id'] as string);
+    else if (message['role'] === 'assistant' && typeof message['content'] !== 'string') return "Invalid value for 'content': expected a string, got null.";
   }
   return undefined;
 }

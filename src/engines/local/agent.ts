@@ -79,7 +79,8 @@ export async function runAgent(options: AgentOptions, history: Message[], userTe
       type: 'function',
       function: { name: call.name, arguments: call.arguments },
     }));
-    messages.push({ role: 'assistant', content: round.content === '' ? null : round.content, ...(calls.length > 0 ? { tool_calls: calls } : {}) });
+    // The API takes a null content only beside tool calls.
+    messages.push({ role: 'assistant', content: round.content === '' && calls.length > 0 ? null : round.content, ...(calls.length > 0 ? { tool_calls: calls } : {}) });
     if (calls.length === 0) {
       finishReason = round.finishReason;
       break;

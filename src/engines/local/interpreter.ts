@@ -145,7 +145,7 @@ export class Interpreter {
   /** Runs one cell. Resolves with the outcome; rejects with the signal's reason when it aborts (the sandbox is killed). */
   async execute(code: string, wallMs: number, signal: AbortSignal): Promise<Outcome> {
     if (this.waiting) throw new Error('the interpreter is already running code');
-    if (!this.alive) return { kind: 'stopped', reason: 'exited', detail: `the Python process had ${this.exitDetail}` };
+    if (!this.alive) return { kind: 'stopped', reason: 'exited', detail: `the Python process had stopped (it ${this.exitDetail})` };
     signal.throwIfAborted();
     const id = this.nextId++;
     this.child.stdin!.write(`${JSON.stringify({ id, code })}\n`);

@@ -8,8 +8,8 @@ import { basename, isAbsolute, join, relative, resolve } from 'node:path';
  * The bubblewrap sandbox has every namespace of its own (no network at all, its own PIDs, IPC, hostname,
  * a user namespace it cannot nest), no capabilities, a cleared environment, and a read-only view of only
  * what Python needs: /usr, the few /etc files the dynamic linker, matplotlib and fontconfig read, and a
- * generated /etc/passwd. Writable: the conversation's own folder at /mnt/data and a size-capped private
- * /tmp. Not there: the bot's directory and .env, its data store, home directories, other conversations'
+ * generated /etc/passwd. Writable: the conversation's own folder at /mnt/data, a size-capped private
+ * /tmp and a small /dev/shm. Not there: the bot's directory and .env, its data store, home directories, other conversations'
  * folders, /etc/shadow, /sys. Memory, processes, file size and CPU time are capped by the runner itself
  * (setrlimit before any user code); wall-clock time and output size by the interpreter (interpreter.ts).
  */
@@ -47,6 +47,7 @@ export interface SandboxCommand {
 export const SANDBOX_DATA_DIR = '/mnt/data';
 const SCRIPTS_DIR = '/opt/crunch';
 const MPL_DIR = '/tmp/matplotlib';
+const SHM_BYTES = 64 * 1024 * 1024;
 /** The uid and gid of `nobody` on Debian, which the code runs as when the bot itself runs as root. */
 export const NOBODY = { uid: 65534, gid: 65534 };
 
@@ -150,6 +151,11 @@ export function sandboxCommand(spec: SandboxSpec, dataDir: string, script: 'runn
     '/proc',
     '--dev',
     '/dev',
+    // Shared memory (multiprocessing's semaphores) is RAM too: capped, and /dev itself made read-only below.
+    '--size',
+    String(SHM_BYTES),
+    '--tmpfs',
+    '/dev/shm',
     '--size',
     String(spec.tmpBytes),
     '--tmpfs',
@@ -163,7 +169,10 @@ export function sandboxCommand(spec: SandboxSpec, dataDir: string, script: 'runn
     '--ro-bind',
     spec.scripts,
     SCRIPTS_DIR,
-    // The sandbox's own root (where /etc and /opt were made) becomes read-only; /mnt/data and /tmp stay writable.
+    // The sandbox's own root (where /etc and /opt were made) and /dev become read-only; /mnt/data, /tmp and
+    // /dev/shm stay writable.
+    '--remount-ro',
+    '/dev',
     '--remount-ro',
     '/',
     '--chdir',

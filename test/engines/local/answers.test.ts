@@ -79,6 +79,15 @@ describe('local engine answers', () => {
     expect(lost.session.files).toEqual([]);
   });
 
+  it('says so when the model answers nothing, and the conversation goes on', async () => {
+    stack = await startLocal();
+    stack.chat.script.push({ text: '' });
+    const empty = await ask(stack, 'hi');
+    expect(empty.text).toBe('_(The model gave no answer; please ask again.)_');
+    stack.chat.script.push({ text: 'Hello.' });
+    expect((await ask(stack, 'hi again', { session: empty.session })).text).toBe('Hello.');
+  });
+
   it('maps model API failures: retries a 500, explains a bad key, notes an answer cut short', async () => {
     stack = await startLocal();
     stack.chat.script.push({ error: { status: 500, message: 'boom' } }, { text: 'after a retry', finishReason: 'length' });

@@ -77,11 +77,24 @@ describe('per-execution limits', () => {
     expect(shell[2]).toBe('Output:\nalive child ok 42');
   });
 
-  it('a file past the size limit fails to write, and /tmp is capped too', async () => {
+  it('a file past the size limit fails to write; /tmp and /dev/shm are capped; /dev is read-only', async () => {
     const { told } = await attack("open('big.bin', 'wb').write(b'0' * (64 * 1024 * 1024))");
     expect(told[1]).toMatch(/OSError: \[Errno 27\] File too large/);
-    const { told: tmp } = await attack("for i in range(8):\n    open(f'/tmp/fill{i}', 'wb').write(b'0' * (8 * 1024 * 1024))");
+    // Each fills its space, then frees it again (the session lives on into the next test).
+    const fill = (dir: string, files: number) =>
+      `import glob, os\ntry:\n    for i in range(${files}):\n        open(f'${dir}/fill{i}', 'wb').write(b'0' * (8 * 1024 * 1024))\nfinally:\n    for path in glob.glob('${dir}/fill*'):\n        os.remove(path)`;
+    const { told: tmp } = await attack(fill('/tmp', 8));
     expect(tmp[1]).toMatch(/OSError: \[Errno 28\] No space left on device/);
     expect(tmp[2]).toBe('Output:\nalive child ok 42');
+    const { told: shm } = await attack(fill('/dev/shm', 16));
+    expect(shm[1]).toMatch(/OSError: \[Errno 28\] No space left on device/);
+    const { told: dev } = await attack("open('/dev/fill', 'wb').write(b'0')");
+    expect(dev[1]).toMatch(/OSError: \[Errno 30\] Read-only file system/);
+  });
+
+  it('still lets code use multiprocessing inside its limits', async () => {
+    const { told } = await attack('import multiprocessing as mp\nwith mp.Pool(2) as pool:\n    print(pool.map(abs, [-1, -2, -3]))');
+    expect(told[1]).toBe('Output:\n[1, 2, 3]');
+    expect(told[2]).toBe('Output:\nalive child ok 42');
   });
 });
