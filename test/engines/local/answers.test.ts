@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineSession } from '../../../src/core/index.js';
+import { startFakeChat } from '../../fakes/chat-completions.js';
 import { ask, type LocalStack, startLocal } from './harness.js';
 
 /** What the answers carry at the edges: outputs and their caps, odd model behaviour, lost state, API errors. */
@@ -86,6 +87,15 @@ describe('local engine answers', () => {
     expect(empty.text).toBe('_(The model gave no answer; please ask again.)_');
     stack.chat.script.push({ text: 'Hello.' });
     expect((await ask(stack, 'hi again', { session: empty.session })).text).toBe('Hello.');
+  });
+
+  it('talks to an Azure OpenAI v1 endpoint with the api-key header and the deployment as model', async () => {
+    const chat = await startFakeChat();
+    stack = await startLocal({ api: { provider: 'azure', apiKey: chat.apiKey, baseURL: `${chat.url}/openai/v1`, apiVersion: undefined, model: 'my-deployment', instructions: 'You are Crunch.' } }, chat);
+    chat.script.push({ python: 'print(2 + 2)' }, (request) => ({ text: request.toolResults[0]! }));
+    const result = await ask(stack, 'two plus two');
+    expect(result.text).toBe('Output:\n4');
+    expect(chat.requests.at(-1)!.body['model']).toBe('my-deployment');
   });
 
   it('maps model API failures: retries a 500, explains a bad key, notes an answer cut short', async () => {

@@ -28,8 +28,9 @@ export const TEST_LIMITS = {
   maxOutputChars: 1024 * 1024,
 };
 
-export async function startLocal(overrides: Partial<LocalEngineOptions> = {}): Promise<LocalStack> {
-  const chat = await startFakeChat();
+/** `chat`: a fake model server to reuse (it is closed with the stack). */
+export async function startLocal(overrides: Partial<LocalEngineOptions> = {}, reuse?: FakeChat): Promise<LocalStack> {
+  const chat = reuse ?? (await startFakeChat());
   const root = await mkdtemp(join(tmpdir(), 'crunch-local-'));
   await chmod(root, 0o711); // the sandbox user must be able to reach the sessions folder
   const engine = createLocalEngine({
