@@ -54,9 +54,10 @@ export class TurnFiles {
     const names: string[] = [];
     if (figures.length > 0) await makeOutputsDir(this.dir);
     for (const figure of figures) {
-      const name = this.unique(`${slug(figure.title) || `figure_${this.figures.length + 1}`}.png`);
+      const title = figure.title.replace(/\s+/g, ' ').trim().slice(0, 100);
+      const name = this.unique(`${slug(title) || `figure_${this.figures.length + 1}`}.png`);
       await writeOutput(join(this.dir, name), figure.png);
-      this.figures.push({ name, title: figure.title || titleFor(name), bytes: figure.png.length });
+      this.figures.push({ name, title: title || titleFor(name), bytes: figure.png.length });
       names.push(name);
     }
     return { files, figures: names };

@@ -56,6 +56,16 @@ export interface LocalEngine extends Engine {
 }
 
 export const ENGINE_NAME = 'local';
+
+/** What start() sets up. */
+interface Started {
+  workspace: Workspace;
+  spec: SandboxSpec;
+  environment: PythonEnvironment;
+  sessions: Sessions;
+  pool: WarmPool | undefined;
+  sweeper: NodeJS.Timeout;
+}
 /** The store forgets an idle conversation after 30 days; its folder goes then too. */
 const RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 const SWEEP_EVERY_MS = 6 * 60 * 60 * 1000;
@@ -65,7 +75,7 @@ const SCRIPTS = fileURLToPath(new URL('./python', import.meta.url));
 export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
   const { logger, limits } = options;
   const client = createOpenAIClient(options.api, options.requestTimeoutMs);
-  let ready: { workspace: Workspace; spec: SandboxSpec; environment: PythonEnvironment; sessions: Sessions; pool: WarmPool | undefined; sweeper: NodeJS.Timeout } | undefined;
+  let ready: Started | undefined;
 
   async function start(): Promise<void> {
     if (ready) return;
@@ -111,20 +121,8 @@ export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
     const { workspace, spec, sessions } = started();
     const { signal, progress } = input;
     const notices: string[] = [];
-    let previous = input.session;
-    if (previous && previous.engine !== ENGINE_NAME) {
-      notices.push('This conversation began with another code interpreter, so I started afresh here; please share its files again.');
-      previous = undefined;
-    }
-    let known = previous && isSessionId(previous.contextId) ? previous.contextId : undefined;
-    if (known && !(await workspace.exists(known)) && previous!.files.length > 0) {
-      logger.warn({ session: known }, 'conversation folder missing; starting it again empty');
-      notices.push('The files of this conversation are no longer here (they were removed from the server); please share them again.');
-      previous = { ...previous!, files: [] };
-    }
-    if (known === undefined) previous = previous && { ...previous, files: [] };
-    const lease = await sessions.acquire(known, signal, () => progress({ type: 'status', text: 'waiting for a free Python session…' }));
-    known = lease.id;
+    const { previous, folder } = await resumable(input.session, workspace, notices);
+    const lease = await sessions.acquire(folder, signal, () => progress({ type: 'status', text: 'waiting for a free Python session…' }));
     try {
       const now = new Date().toISOString();
       let session: EngineSession = { engine: ENGINE_NAME, files: [], createdAt: now, lastUsedAt: now, ...previous, contextId: lease.id };
@@ -161,6 +159,21 @@ export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
     } finally {
       lease.release();
     }
+  }
+
+  /** The session to go on with and its folder's id, when it has one still; a notice for what was lost. */
+  async function resumable(session: EngineSession | undefined, workspace: Workspace, notices: string[]) {
+    if (session && session.engine !== ENGINE_NAME) {
+      notices.push('This conversation began with another code interpreter, so I started afresh here; please share its files again.');
+      return { previous: undefined, folder: undefined };
+    }
+    if (!session || !isSessionId(session.contextId)) return { previous: session && { ...session, files: [] }, folder: undefined };
+    if (session.files.length > 0 && !(await workspace.exists(session.contextId))) {
+      logger.warn({ session: session.contextId }, 'conversation folder missing; starting it again empty');
+      notices.push('The files of this conversation are no longer here (they were removed from the server); please share them again.');
+      return { previous: { ...session, files: [] }, folder: session.contextId };
+    }
+    return { previous: session, folder: session.contextId };
   }
 
   async function execute(lease: Lease, files: TurnFiles, code: string, signal: AbortSignal) {

@@ -105,12 +105,14 @@ export class Interpreter {
         this.diagnostics = (this.diagnostics + chunk.toString('utf8')).slice(-DIAGNOSTIC_BYTES);
       });
     }
-    (child.stdin as Writable).on('error', () => undefined); // a dead runner is reported by 'close'
+    // A dead runner is reported by 'close' (and a failed spawn by start()), not by these.
+    child.on('error', () => undefined);
+    (child.stdin as Writable).on('error', () => undefined);
     readLines(child.stdio[3] as Readable, (line) => this.onLine(line), () => this.kill());
   }
 
   /** Starts the runner and waits until it has loaded its libraries (or fails with what it printed). */
-  static async start(command: SandboxCommand, timeoutMs: number, signal?: AbortSignal): Promise<Interpreter> {
+  static async start(command: SandboxCommand, timeoutMs: number): Promise<Interpreter> {
     const child = spawn(command.file, command.args, {
       cwd: command.cwd,
       env: command.env,
@@ -124,7 +126,7 @@ export class Interpreter {
       child.once('error', reject);
     });
     await spawned;
-    const ready = await interpreter.waitReply(timeoutMs, signal);
+    const ready = await interpreter.waitReply(timeoutMs);
     if (ready === 'timeout' || ready === undefined || ready.type !== 'ready') {
       interpreter.kill();
       await interpreter.exited;

@@ -1,5 +1,5 @@
 import type { ExecutionLimits } from './interpreter.js';
-import type { SandboxSpec } from './sandbox.js';
+import { SANDBOX_DATA_DIR, type SandboxSpec } from './sandbox.js';
 import type { PythonEnvironment } from './setup.js';
 import { formatBytes } from './tool.js';
 
@@ -38,7 +38,7 @@ function duration(ms: number): string {
 
 export function systemPrompt(instructions: string, described: Described, workdir: string, settings: Settings): string {
   const { installed, missing } = packages(described.environment);
-  const elsewhere = workdir === '/mnt/data' ? '' : ` (/mnt/data does not exist here: use ${workdir} instead)`;
+  const elsewhere = workdir === SANDBOX_DATA_DIR ? '' : ` (${SANDBOX_DATA_DIR} does not exist here: use ${workdir} instead)`;
   return [
     instructions,
     '',
