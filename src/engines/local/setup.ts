@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CrunchError } from '../../core/index.js';
@@ -54,7 +54,7 @@ export async function prepareSandbox(options: SetupOptions, workspace: Workspace
   const spec: SandboxSpec = {
     mode: options.mode,
     python: options.python,
-    scripts: options.scripts,
+    scripts: await copyScripts(options.scripts, join(support, 'python')),
     supportDir: support,
     fontCache: await fontCache(options.python, join(support, 'matplotlib')),
     tmpBytes: options.tmpBytes,
@@ -64,6 +64,19 @@ export async function prepareSandbox(options: SetupOptions, workspace: Workspace
   const probeDir = join(support, 'probe');
   await mkdir(probeDir, { recursive: true, mode: 0o755 });
   return { spec, environment: await probe(spec, probeDir) };
+}
+
+/**
+ * The scripts are run from a copy beside the sessions: the sandbox user must be able to reach them, and it
+ * cannot always enter the folder the bot was installed in.
+ */
+async function copyScripts(from: string, to: string): Promise<string> {
+  await mkdir(to, { recursive: true, mode: 0o755 });
+  for (const name of (await readdir(from)).filter((n) => n.endsWith('.py'))) {
+    await copyFile(join(from, name), join(to, name));
+    await chmod(join(to, name), 0o644);
+  }
+  return to;
 }
 
 /** Builds matplotlib's font list once, on the host (no user code runs), for every sandbox to read. */
