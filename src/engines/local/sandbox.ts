@@ -9,9 +9,9 @@ import { basename, isAbsolute, join, relative, resolve } from 'node:path';
  * a user namespace it cannot nest), no capabilities, a cleared environment, and a read-only view of only
  * what Python needs: /usr, the few /etc files the dynamic linker, matplotlib and fontconfig read, and a
  * generated /etc/passwd. Writable: the conversation's own folder at /mnt/data, a size-capped private
- * /tmp and a small /dev/shm. Not there: the bot's directory and .env, its data store, home directories, other conversations'
- * folders, /etc/shadow, /sys. Memory, processes, file size and CPU time are capped by the runner itself
- * (setrlimit before any user code); wall-clock time and output size by the interpreter (interpreter.ts).
+ * /tmp and a small /dev/shm. Not there: the bot's directory and .env, its data store, home directories,
+ * other conversations' folders, /etc/shadow, /sys. Memory, processes, file size, CPU time and output are
+ * capped by the runner itself (setrlimit before any user code); wall-clock time by the interpreter.
  */
 
 export type SandboxMode = 'bwrap' | 'none';
