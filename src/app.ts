@@ -1,6 +1,7 @@
 import { type DestinationStream, pino, type Logger } from 'pino';
 import type { Config } from './config/index.js';
 import { type Core, createCore, CrunchError, DEDUPE_TTL_MS, type Engine, Intake, JOINED_TTL_MS, openStorage, type Storage, type Store } from './core/index.js';
+import { createLocalEngine } from './engines/local/index.js';
 import { createResponsesEngine } from './engines/responses/index.js';
 
 /** The composition root shared by the server, the CLI and the tests: storage + engine + core. */
@@ -55,14 +56,30 @@ export async function logDestination(format: Config['logFormat'], isTTY = proces
   return pretty({ destination: 2, colorize: isTTY, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,app' });
 }
 
-export function createEngine(config: Config, logger: Logger): Engine {
+/** An engine with what the app needs around it: extra `help` lines and a way to stop it. */
+export interface EngineHandle {
+  engine: Engine;
+  helpLines(): string[];
+  close(): Promise<void>;
+}
+
+/** The configured engine, started: the local one checks its sandbox first and refuses to run without one. */
+export async function createEngine(config: Config, logger: Logger): Promise<EngineHandle> {
   if (!config.openai) throw new CrunchError('config', 'No engine is configured: set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT.');
-  return createResponsesEngine({
-    api: config.openai,
-    retry: { maxAttempts: config.limits.maxAttempts, baseDelayMs: config.limits.retryBaseDelayMs },
-    maxFileBytes: config.limits.maxFileBytes,
-    logger: logger.child({ engine: 'responses' }),
-  });
+  const retry = { maxAttempts: config.limits.maxAttempts, baseDelayMs: config.limits.retryBaseDelayMs };
+  if (config.engine === 'local') {
+    const engine = createLocalEngine({
+      ...config.local,
+      api: config.openai,
+      retry,
+      maxFileBytes: config.limits.maxFileBytes,
+      logger: logger.child({ engine: 'local' }),
+    });
+    await engine.start();
+    return { engine, helpLines: () => engine.helpLines(), close: () => engine.close() };
+  }
+  const engine = createResponsesEngine({ api: config.openai, retry, maxFileBytes: config.limits.maxFileBytes, logger: logger.child({ engine: 'responses' }) });
+  return { engine, helpLines: () => [], close: async () => undefined };
 }
 
 export interface CrunchOptions {
@@ -81,9 +98,25 @@ export async function createCrunch(config: Config, logger: Logger, options: Crun
     takeoverMs: config.limits.takeoverMs,
     onError: throttled(logger),
   });
-  const engine = options.engine ?? createEngine(config, logger);
+  let handle: EngineHandle;
+  try {
+    handle = options.engine ? { engine: options.engine, helpLines: () => [], close: async () => undefined } : await createEngine(config, logger);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  const { engine } = handle;
   const intake = new Intake();
-  const core = createCore({ store: storage.store, inbox: storage.inbox, engine, limits: config.limits, logger, concurrency: config.limits.concurrency, intake });
+  const core = createCore({
+    store: storage.store,
+    inbox: storage.inbox,
+    engine,
+    limits: config.limits,
+    logger,
+    concurrency: config.limits.concurrency,
+    intake,
+    helpLines: handle.helpLines,
+  });
   return {
     config,
     logger,
@@ -94,6 +127,7 @@ export async function createCrunch(config: Config, logger: Logger, options: Crun
     intake,
     async close(drainMs = config.limits.drainMs) {
       await core.stop(drainMs);
+      await handle.close();
       await storage.close();
     },
   };

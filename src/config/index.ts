@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { localConfig, type LocalConfig, localEngineEnv } from './local.js';
+
+export type { LocalConfig } from './local.js';
 
 /**
  * The whole configuration, read once from the environment at start-up. Every missing or malformed
@@ -58,6 +61,8 @@ const schema = z.object({
   CRUNCH_CONCURRENCY: positiveInt.max(10_000).default(64),
   CRUNCH_DRAIN_MS: z.coerce.number().int().min(0).default(25_000),
   CRUNCH_TAKEOVER_MS: z.coerce.number().int().min(1000).default(20_000),
+
+  ...localEngineEnv,
 
   SLACK_BOT_TOKEN: optionalString,
   SLACK_SIGNING_SECRET: optionalString,
@@ -143,7 +148,10 @@ export interface Config {
   storeUrl: string;
   /** The bot's public base URL, for links it serves itself (e.g. signed chart URLs). */
   publicUrl: string;
+  /** Which code interpreter answers: the hosted one (Responses API) or the local sandbox. */
+  engine: 'responses' | 'local';
   openai: OpenAIConfig | undefined;
+  local: LocalConfig;
   limits: LimitsConfig;
   slack: SlackConfig | undefined;
   teams: TeamsConfig;
@@ -220,7 +228,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     logFormat: e.LOG_FORMAT,
     storeUrl: e.STORE_URL,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    engine: e.CRUNCH_ENGINE,
     openai,
+    local: localConfig(e),
     limits: {
       maxFileBytes: e.CRUNCH_MAX_FILE_BYTES,
       maxFilesPerTurn: e.CRUNCH_MAX_FILES_PER_TURN,

@@ -112,3 +112,47 @@ describe('loadConfig: Teams endpoint', () => {
     );
   });
 });
+
+describe('loadConfig: the local engine', () => {
+  it('keeps the hosted engine by default and gives the local engine sane defaults', () => {
+    const config = loadConfig({ OPENAI_API_KEY: 'sk-test' });
+    expect(config.engine).toBe('responses');
+    expect(config.local).toEqual({
+      sandbox: 'bwrap',
+      sessionsDir: './data/sessions',
+      python: '/usr/bin/python3',
+      idleMs: 15 * 60_000,
+      poolSize: 2,
+      maxSessions: 8,
+      maxToolRounds: 12,
+      contextTokens: 32_000,
+      tmpBytes: 512 * 1024 * 1024,
+      limits: {
+        wallMs: 120_000,
+        cpuSeconds: 60,
+        memoryBytes: 2048 * 1024 * 1024,
+        maxProcesses: 32,
+        maxFileBytes: 512 * 1024 * 1024,
+        maxOutputChars: 2_000_000,
+      },
+    });
+  });
+
+  it('reads CRUNCH_ENGINE=local with any OpenAI-compatible endpoint and names bad values', () => {
+    const config = loadConfig({
+      CRUNCH_ENGINE: 'local',
+      OPENAI_API_KEY: 'local',
+      OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1',
+      CRUNCH_MODEL: 'qwen2.5-coder',
+      CRUNCH_SANDBOX: 'none',
+      CRUNCH_EXEC_MEMORY_MB: '1024',
+      CRUNCH_POOL_SIZE: '0',
+    });
+    expect(config).toMatchObject({ engine: 'local', openai: { baseURL: 'http://127.0.0.1:11434/v1', model: 'qwen2.5-coder' } });
+    expect(config.local).toMatchObject({ sandbox: 'none', poolSize: 0, limits: { memoryBytes: 1024 * 1024 * 1024 } });
+
+    expect(() => loadConfig({ OPENAI_API_KEY: 'k', CRUNCH_ENGINE: 'docker', CRUNCH_SANDBOX: 'firejail', CRUNCH_EXEC_MEMORY_MB: '10' })).toThrowError(
+      expect.objectContaining({ problems: [expect.stringMatching(/^CRUNCH_ENGINE: /), expect.stringMatching(/^CRUNCH_SANDBOX: /), expect.stringMatching(/^CRUNCH_EXEC_MEMORY_MB: /)] }),
+    );
+  });
+});

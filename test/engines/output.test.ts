@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanText, StreamedTextCleaner, titleFor } from '../../src/engines/responses/output.js';
+import { cleanText, StreamedTextCleaner, titleFor } from '../../src/engines/shared/answer.js';
 
 describe('answer text', () => {
   it('titles charts from their file names, and displayed images as "Chart"', () => {

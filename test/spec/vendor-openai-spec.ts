@@ -47,10 +47,11 @@ export const OPERATIONS: Record<string, string[]> = {
   '/responses': ['post'],
   '/responses/{response_id}': ['get', 'delete'],
   '/responses/{response_id}/cancel': ['post'],
+  '/chat/completions': ['post'],
 };
 
 /** Schemas kept even if no operation references them. */
-export const EXTRA_SCHEMAS = ['ErrorResponse', 'Error', 'ResponseStreamEvent'];
+export const EXTRA_SCHEMAS = ['ErrorResponse', 'Error', 'ResponseStreamEvent', 'CreateChatCompletionStreamResponse'];
 
 /** Keys under which the children are named entries (property names etc.), not schema keywords. */
 const NAMED_MAPS = new Set(['properties', 'patternProperties', '$defs', 'definitions', 'schemas', 'responses', 'paths', 'content', 'headers', 'mapping', 'dependentSchemas', 'dependentRequired']);

@@ -26,6 +26,8 @@ export interface AnswerDeps {
   limits: FileLimits & { turnTimeoutMs: number };
   logger: Logger;
   now: () => Date;
+  /** Lines the engine adds to `help` (what its sandbox offers, a warning when it has none). */
+  helpLines?: () => string[];
 }
 
 export interface Answered {
@@ -48,7 +50,7 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
   try {
     const files = turn.twin === 'awaits' ? await withTwinFiles(turn, deps.store, signal) : turn.files;
     const command = files.length === 0 ? text.toLowerCase().replace(/^\/|[.!]$/g, '') : '';
-    if (command === 'help' || command === '?') return plain(textReply('help', helpText(deps.limits), notices));
+    if (command === 'help' || command === '?') return plain(textReply('help', [helpText(deps.limits), ...(deps.helpLines?.() ?? [])].join('\n'), notices));
     if (command === 'reset' || command === 'new') {
       const session = await deps.store.get<EngineSession>(sessionKey);
       await deps.store.delete(sessionKey);

@@ -34,6 +34,8 @@ export interface CoreDeps {
   /** Deliveries being received: a turn starts in a lull between them (see Intake). */
   intake?: Intake;
   now?: () => Date;
+  /** Lines the engine adds to `help`. */
+  helpLines?: () => string[];
 }
 
 /** What became of a message handed to the core: one result, the rest happens in the worker. */
@@ -91,7 +93,14 @@ export function createCore(deps: CoreDeps): Core {
   const handingBack = new AbortController();
   const workers: Promise<void>[] = [];
   let running = 0;
-  const answerDeps = { store: deps.store, engine: deps.engine, limits: deps.limits, logger: log, now: deps.now ?? (() => new Date()) };
+  const answerDeps = {
+    store: deps.store,
+    engine: deps.engine,
+    limits: deps.limits,
+    logger: log,
+    now: deps.now ?? (() => new Date()),
+    ...(deps.helpLines ? { helpLines: deps.helpLines } : {}),
+  };
 
   async function handle(turn: Turn, options: AcceptOptions = {}): Promise<Handled> {
     let outcome;

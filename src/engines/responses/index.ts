@@ -2,8 +2,10 @@ import OpenAI from 'openai';
 import type { Response, ResponseCreateParamsStreaming } from 'openai/resources/responses/responses';
 import type { Logger } from 'pino';
 import { CrunchError, type Engine, type EngineRunInput, type EngineRunResult, type EngineSession, type Json, type SessionFile } from '../../core/index.js';
-import { describeRejection, isTransient, mayBeSessionLoss, NoRetry, type RetryPolicy, toCrunchError, withRetries } from './errors.js';
-import { collectAnswer, type ContainerFileRef, openContainerFile, StreamedTextCleaner } from './output.js';
+import { StreamedTextCleaner } from '../shared/answer.js';
+import { createOpenAIClient, type ModelApi } from '../shared/client.js';
+import { describeRejection, isTransient, mayBeSessionLoss, NoRetry, type RetryPolicy, toCrunchError, withRetries } from '../shared/errors.js';
+import { collectAnswer, type ContainerFileRef, openContainerFile } from './output.js';
 import { ensureContainer, ensureConversation, repairSession, type SessionContext } from './session.js';
 import { uploadFile } from './uploads.js';
 
@@ -14,22 +16,8 @@ import { uploadFile } from './uploads.js';
  * new one is made with the same files, silently.
  */
 
-/** Which API the engine talks to: OpenAI (or any compatible endpoint) or an Azure OpenAI resource's v1 endpoint. */
-export interface ResponsesApi {
-  provider: 'openai' | 'azure';
-  apiKey: string;
-  /** undefined: api.openai.com. For Azure, `<endpoint>/openai/v1`. */
-  baseURL: string | undefined;
-  /** Azure only: sent as the api-version query parameter. */
-  apiVersion: string | undefined;
-  /** The model, or the Azure deployment name. */
-  model: string;
-  /** The system prompt. */
-  instructions: string;
-}
-
 export interface ResponsesEngineOptions {
-  api: ResponsesApi;
+  api: ModelApi;
   retry: RetryPolicy;
   /** Generated files larger than this are not downloaded. */
   maxFileBytes: number;
@@ -51,21 +39,6 @@ class StreamFailure extends Error {
 }
 
 const TRANSIENT_STREAM_CODES = new Set(['server_error', 'rate_limit_exceeded', 'vector_store_timeout']);
-
-export function createOpenAIClient(config: ResponsesApi, timeoutMs?: number): OpenAI {
-  return new OpenAI({
-    apiKey: config.apiKey,
-    baseURL: config.baseURL ?? null,
-    maxRetries: 0,
-    ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
-    ...(config.provider === 'azure'
-      ? {
-          defaultHeaders: { 'api-key': config.apiKey },
-          ...(config.apiVersion ? { defaultQuery: { 'api-version': config.apiVersion } } : {}),
-        }
-      : {}),
-  });
-}
 
 export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
   const client = createOpenAIClient(options.api, options.requestTimeoutMs);

@@ -3,7 +3,8 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import OpenAI from 'openai';
 import type { Response, ResponseOutputText } from 'openai/resources/responses/responses';
 import { type CodeCell, CrunchError, type EngineOutput, type Json } from '../../core/index.js';
-import { type RetryPolicy, withRetries } from './errors.js';
+import { cleanText, MAX_OUTPUT_FILES, mimeFor, moreFilesNotice, pngFirst, titleFor, tooLargeNotice } from '../shared/answer.js';
+import { type RetryPolicy, withRetries } from '../shared/errors.js';
 
 /**
  * A finished response → the answer's parts. Charts and files the code wrote come back as
@@ -39,90 +40,6 @@ export interface ContainerFileRef {
   bytes?: number;
 }
 
-const MIME_BY_EXT: Record<string, string> = {
-  png: 'image/png',
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  gif: 'image/gif',
-  svg: 'image/svg+xml',
-  csv: 'text/csv',
-  txt: 'text/plain',
-  json: 'application/json',
-  md: 'text/markdown',
-  html: 'text/html',
-  pdf: 'application/pdf',
-  zip: 'application/zip',
-  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
-  pptx: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
-  py: 'text/x-python',
-};
-
-export function mimeFor(name: string): string {
-  const ext = name.slice(name.lastIndexOf('.') + 1).toLowerCase();
-  return MIME_BY_EXT[ext] ?? 'application/octet-stream';
-}
-
-/** "revenue_by_month.png" → "Revenue by month" */
-export function titleFor(name: string): string {
-  const base = name.replace(/^.*\//, '').replace(/\.[^.]+$/, '');
-  // Images the code only displayed are named after their container file id (cfile_…).
-  if (base === '' || /^cfile_[0-9a-f]+$/i.test(base)) return 'Chart';
-  const words = base.replace(/[_-]+/g, ' ').trim();
-  return words.charAt(0).toUpperCase() + words.slice(1);
-}
-
-/** Sandbox links the model writes for its files (they are attached instead): images dropped, others → the name. */
-function replaceSandboxLinks(text: string): string {
-  return text.replace(/!\[[^\]]*\]\(sandbox:[^)]*\)\n?/g, '').replace(/\[([^\]]+)\]\(sandbox:[^)]*\)/g, '**$1**');
-}
-
-export function cleanText(text: string): string {
-  return replaceSandboxLinks(text)
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
-}
-
-/** An unfinished markdown link held back while streaming is released after this many characters. */
-const MAX_HELD_CHARS = 400;
-
-/**
- * The same cleaning for streamed text: deltas may end inside a link, so text from an unfinished `[` on is
- * held back until the link is complete (or clearly is not one), then passed on with sandbox links replaced.
- */
-export class StreamedTextCleaner {
-  private held = '';
-
-  push(delta: string): string {
-    const text = this.held + delta;
-    const cut = unfinishedLinkStart(text);
-    this.held = text.slice(cut);
-    return replaceSandboxLinks(text.slice(0, cut));
-  }
-
-  /** What is still held at the end of the stream. */
-  flush(): string {
-    const rest = replaceSandboxLinks(this.held);
-    this.held = '';
-    return rest;
-  }
-}
-
-/** Where an unfinished `[text](target)` (or `![…](…)`) starts at the end of `text`; `text.length` if none. */
-function unfinishedLinkStart(text: string): number {
-  // A trailing "!" may start an image.
-  const end = text.endsWith('!') ? text.length - 1 : text.length;
-  const open = text.lastIndexOf('[');
-  if (open < 0 || text.length - open > MAX_HELD_CHARS) return end;
-  const tail = text.slice(open);
-  const image = open > 0 && text[open - 1] === '!';
-  const mayStillBeLink = /^\[[^\]\n]*$/.test(tail) || /^\[[^\]\n]*\]$/.test(tail) || /^\[[^\]\n]*\]\([^)\s]*$/.test(tail);
-  // A finished sandbox image at the very end waits for the next character: its line break goes with it.
-  const imageAtEnd = image && /^\[[^\]\n]*\]\(sandbox:[^)]*\)$/.test(tail);
-  if (!mayStillBeLink && !imageAtEnd) return end;
-  return image ? open - 1 : open;
-}
-
 export function collectCode(response: Response): CodeCell[] {
   const cells: CodeCell[] = [];
   for (const item of response.output) {
@@ -150,9 +67,6 @@ function citedFiles(response: Response): { text: string; refs: ContainerFileRef[
   }
   return { text: texts.join('\n\n'), refs };
 }
-
-/** At most this many charts and files are posted per answer: cited ones first, then the rest the code wrote. */
-export const MAX_OUTPUT_FILES = 10;
 
 interface ListedFile extends ContainerFileRef {
   source: string;
@@ -189,17 +103,13 @@ export async function collectAnswer(
   const notices: string[] = [];
   const kept: ContainerFileRef[] = [];
   for (const ref of unique) {
-    if (ref.bytes !== undefined && ref.bytes > ctx.maxFileBytes) notices.push(`**${ref.name}** was created but is too large to attach here.`);
+    if (ref.bytes !== undefined && ref.bytes > ctx.maxFileBytes) notices.push(tooLargeNotice(ref.name));
     else kept.push(ref);
   }
-  const outputs = kept.slice(0, MAX_OUTPUT_FILES).map(toOutput);
-  const pngFirst = [...outputs.filter((o) => o.mimeType === 'image/png'), ...outputs.filter((o) => o.mimeType !== 'image/png')];
+  const outputs = pngFirst(kept.slice(0, MAX_OUTPUT_FILES).map(toOutput));
   const rest = kept.slice(MAX_OUTPUT_FILES).map((ref) => ref.name);
-  if (rest.length > 0) {
-    const shown = rest.slice(0, 10).join(', ') + (rest.length > 10 ? ', …' : '');
-    notices.push(`The code also created ${rest.length} more file${rest.length === 1 ? '' : 's'} (${shown}); ask for the ones you want, or for a zip of them.`);
-  }
-  return { text: cleanText(text), outputs: pngFirst, code: collectCode(response), notices, containerFiles: listed.map((f) => f.fileId) };
+  if (rest.length > 0) notices.push(moreFilesNotice(rest));
+  return { text: cleanText(text), outputs, code: collectCode(response), notices, containerFiles: listed.map((f) => f.fileId) };
 }
 
 function toOutput(ref: ContainerFileRef): EngineOutput {

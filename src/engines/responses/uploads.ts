@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import OpenAI, { toFile } from 'openai';
 import type { EngineFile } from '../../core/index.js';
-import { type RetryPolicy, withRetries } from './errors.js';
+import { type RetryPolicy, withRetries } from '../shared/errors.js';
 
 /**
  * Streams a file into OpenAI without ever holding it whole: a file that fits in one part goes through
