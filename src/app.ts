@@ -1,6 +1,23 @@
 import { type DestinationStream, pino, type Logger } from 'pino';
 import type { Config } from './config/index.js';
-import { type Core, createCore, CrunchError, DEDUPE_TTL_MS, type Engine, Intake, JOINED_TTL_MS, openStorage, type Storage, type Store } from './core/index.js';
+import {
+  type AuditSink,
+  type Core,
+  createCore,
+  CrunchError,
+  DEDUPE_TTL_MS,
+  DEFAULT_RETENTION_MS,
+  type Engine,
+  type Governance,
+  Intake,
+  JOINED_TTL_MS,
+  anyBudget,
+  openStorage,
+  priceOf,
+  type Storage,
+  type Store,
+  withPrices,
+} from './core/index.js';
 import { createLocalEngine } from './engines/local/index.js';
 import { createResponsesEngine } from './engines/responses/index.js';
 
@@ -116,6 +133,9 @@ export async function createCrunch(config: Config, logger: Logger, options: Crun
     concurrency: config.limits.concurrency,
     intake,
     helpLines: handle.helpLines,
+    governance: governance(config, logger),
+    // Retention sweeps run where the shared inbox is worked (the server), not in the CLI's own.
+    sweep: !(options.privateInbox ?? false),
   });
   return {
     config,
@@ -131,6 +151,37 @@ export async function createCrunch(config: Config, logger: Logger, options: Crun
       await storage.close();
     },
   };
+}
+
+/** The admin's rules (README, "For admins") from the configuration; the audit log opened when one is set. */
+export function governance(config: Config, logger: Logger): Governance {
+  const g = config.governance;
+  const prices = withPrices(g.prices);
+  if (anyBudget(g.budgets) && config.openai && priceOf(config.openai.model, prices) === undefined) {
+    logger.warn(
+      { model: config.openai.model },
+      'a budget is set but the model has no known price, so its turns cost nothing against the budget: add it to CRUNCH_PRICES',
+    );
+  }
+  return {
+    access: { workspaces: g.allowedWorkspaces, channels: g.allowedChannels, users: g.allowedUsers, adminContact: g.adminContact },
+    budgets: g.budgets,
+    prices,
+    showCost: g.showCost,
+    retentionMs: g.retentionMs ?? DEFAULT_RETENTION_MS,
+    audit: g.auditLog === undefined ? undefined : auditLog(g.auditLog),
+    auditText: g.auditText,
+  };
+}
+
+/**
+ * The audit log: bare JSON lines (no level, no pid) through pino's asynchronous writer, to a file (its folder
+ * made if needed, appended to) or to stdout.
+ */
+function auditLog(target: string): AuditSink {
+  const destination = target === 'stdout' ? pino.destination({ fd: 1, sync: false }) : pino.destination({ dest: target, mkdir: true, append: true, sync: false });
+  const log = pino({ base: null, timestamp: false, formatters: { level: () => ({}) } }, destination);
+  return (entry) => log.info(entry);
 }
 
 /** Logs a background failure of the store at most once per 10 s per kind (a reconnecting client repeats itself). */

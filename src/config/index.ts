@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { governanceConfig, type GovernanceConfig, governanceEnv } from './governance.js';
 import { localConfig, type LocalConfig, localEngineEnv } from './local.js';
 
+export type { GovernanceConfig } from './governance.js';
 export type { LocalConfig } from './local.js';
 
 /**
@@ -63,6 +65,7 @@ const schema = z.object({
   CRUNCH_TAKEOVER_MS: z.coerce.number().int().min(1000).default(20_000),
 
   ...localEngineEnv,
+  ...governanceEnv,
 
   SLACK_BOT_TOKEN: optionalString,
   SLACK_SIGNING_SECRET: optionalString,
@@ -155,6 +158,7 @@ export interface Config {
   limits: LimitsConfig;
   slack: SlackConfig | undefined;
   teams: TeamsConfig;
+  governance: GovernanceConfig;
 }
 
 export class ConfigError extends Error {
@@ -222,6 +226,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   if (problems.length > 0) throw new ConfigError(problems);
 
+  const allowedTenants = (e.TEAMS_ALLOWED_TENANTS ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   return {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
@@ -247,16 +255,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       appPassword: e.MicrosoftAppPassword,
       appType,
       tenantId: e.MicrosoftAppTenantId,
-      allowedTenants: (e.TEAMS_ALLOWED_TENANTS ?? '')
-        .split(',')
-        .map((t) => t.trim())
-        .filter((t) => t !== ''),
+      allowedTenants,
       graphFiles: e.TEAMS_GRAPH_FILES,
       streaming: e.TEAMS_STREAMING,
       fileConsent: e.TEAMS_FILE_CONSENT,
       enabled: e.MicrosoftAppId !== undefined || e.TEAMS_AUTH === 'off',
       fileUrlSecret: e.TEAMS_FILE_URL_SECRET,
     },
+    governance: governanceConfig(e, allowedTenants),
   };
 }
 

@@ -77,6 +77,30 @@ export interface EngineOutput {
   ref: Json;
 }
 
+/** What a turn consumed at the provider, as the provider reports it; the core prices it. */
+export interface EngineUsage {
+  /** The model that answered, as the provider names it (a dated snapshot is fine: prices match its family). */
+  model: string;
+  /** Input tokens, cached ones included. */
+  inputTokens: number;
+  /** The part of `inputTokens` the provider served from its prompt cache (billed lower). */
+  cachedTokens: number;
+  outputTokens: number;
+  /** Hosted sandbox sessions this turn opened, by memory tier ("1g", "4g"…); none for a local sandbox. */
+  sandboxes: { [tier: string]: number };
+}
+
+/** What `forget` removed, for the confirmation line; `failed` counts what could not be removed (to retry). */
+export interface Forgotten {
+  /** Files the conversation shared, deleted where the engine kept them. */
+  files: number;
+  /** Sandboxes stopped and deleted. */
+  sandboxes: number;
+  /** Whether the conversation's context (the provider's conversation, the stored messages) was deleted. */
+  context: boolean;
+  failed: number;
+}
+
 export interface EngineRunResult {
   session: EngineSession;
   /** Markdown. */
@@ -90,6 +114,8 @@ export interface EngineRunResult {
    * The turn goes on regardless.
    */
   notices: string[];
+  /** Tokens and sandbox sessions, when the provider reported them. */
+  usage?: EngineUsage;
 }
 
 /** A code interpreter: the hosted Responses API one, or the local sandbox. */
@@ -101,6 +127,10 @@ export interface Engine {
    * `output_unavailable`) when the output is gone (an expired sandbox) or grows past the engine's limit.
    */
   openOutput(ref: Json, signal?: AbortSignal): Promise<Readable>;
-  /** Drops what the engine holds for a session the user reset (best effort). */
-  forget?(session: EngineSession): Promise<void>;
+  /**
+   * Deletes everything the engine holds for a session, wherever it is (uploaded files, sandboxes, the
+   * provider's conversation): on `reset`/`forget`, and when retention expires it. Something already gone
+   * counts as removed; what fails is counted in `failed` (the core retries it later). Never throws.
+   */
+  forget?(session: EngineSession): Promise<Forgotten>;
 }

@@ -16,6 +16,8 @@ export interface InboxEntry {
 export interface AcceptOptions {
   /** Take the turn only if its conversation is already joined (a thread reply without a mention). */
   onlyIfJoined?: boolean;
+  /** Whether taking the turn joins its conversation (default true); not for refusals and the core's own turns. */
+  join?: boolean;
 }
 
 /** `ignored`: `onlyIfJoined` and the conversation is not joined. */

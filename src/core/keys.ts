@@ -11,6 +11,10 @@ export const keys = {
   twin: (messageKey: string) => `twin:${messageKey}`,
   /** What a turn's delivery has done so far (DeliveryLedger), across attempts. */
   delivery: (messageKey: string) => `delivery:${messageKey}`,
+  /** Spend counters (micro-dollars) of the budgets: a person's and a channel's per UTC day, everyone's per month. */
+  spendUser: (day: string, platform: string, workspace: string, user: string) => `spend:user:${day}:${platform}:${workspace}:${user}`,
+  spendChannel: (day: string, platform: string, workspace: string, channel: string) => `spend:channel:${day}:${platform}:${workspace}:${channel}`,
+  spendMonth: (month: string) => `spend:month:${month}`,
   /** A Teams file consent offer, and its settled claim. */
   teamsOffer: (offerId: string) => `teams:offer:${offerId}`,
   teamsOfferSettled: (offerId: string) => `teams:offer:${offerId}:settled`,

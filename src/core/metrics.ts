@@ -25,7 +25,9 @@ export const metrics = {
   }),
   /** Files people attached, by extension (or "other") and outcome (used, refused). */
   files: new Counter({ name: 'crunch_files_total', help: 'Attached files, by type and outcome', labelNames: ['type', 'outcome'] as const, registers: [registry] }),
-  retries: new Counter({ name: 'crunch_engine_retries_total', help: 'Engine calls retried after a transient failure', labelNames: ['engine'] as const, registers: [registry] }),
+  retries: new Counter({ name: 'crunch_engine_retries_total', help: 'Model API calls retried after a transient failure (rate limits, 5xx, dropped connections)', registers: [registry] }),
   errors: new Counter({ name: 'crunch_errors_total', help: 'Turns that ended in an error, by kind', labelNames: ['kind'] as const, registers: [registry] }),
-  tokens: new Counter({ name: 'crunch_tokens_total', help: 'Model tokens the provider reported, by kind (input, cached, output)', labelNames: ['kind'] as const, registers: [registry] }),
+  tokens: new Counter({ name: 'crunch_tokens_total', help: 'Model tokens the provider reported, by engine and kind (input, cached, output)', labelNames: ['engine', 'kind'] as const, registers: [registry] }),
+  cost: new Counter({ name: 'crunch_cost_usd_total', help: 'Approximate US dollars spent, from the price table (turns whose model has a price)', labelNames: ['engine'] as const, registers: [registry] }),
+  refusals: new Counter({ name: 'crunch_refusals_total', help: 'Messages refused, by reason (workspace, channel, user, budget)', labelNames: ['reason'] as const, registers: [registry] }),
 };

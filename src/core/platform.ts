@@ -11,6 +11,8 @@ import type { Attachment, Turn } from './turn.js';
 export interface Platform {
   /** The `conversation.platform` of the turns this platform serves ("slack", "teams", "cli"). */
   readonly name: string;
+  /** The operator's own terminal (the CLI): the allow-lists do not apply; budgets and the usage log still do. */
+  readonly operator?: boolean;
   /**
    * Turns the message's files into downloadable attachments (Slack Connect lookups, Graph), plus a line per
    * file that cannot even be offered. Nothing is downloaded yet. Bounded by `signal` (the turn's deadline).

@@ -20,7 +20,19 @@ export interface CodeCell {
   output?: string;
 }
 
-export type ReplyKind = 'answer' | 'help' | 'reset' | 'error';
+export type ReplyKind = 'answer' | 'help' | 'reset' | 'forget' | 'refused' | 'error';
+
+/** What a turn consumed, as the engine reported it and the core priced it. */
+export interface ReplyUsage {
+  model: string;
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+  /** Hosted sandbox sessions the turn opened. */
+  sandboxSessions: number;
+  /** Approximate US dollars; absent when the model has no known price. */
+  costUsd?: number;
+}
 
 /** What Crunch says back. `text` is markdown; adapters convert it at the edge. */
 export interface Reply {
@@ -35,6 +47,14 @@ export interface Reply {
   notices: string[];
   /** Set when the turn failed; `text` then holds the friendly explanation. */
   error?: { code: string };
+  /** Set when the turn was refused (not allowed here, or over a budget); `text` says why and whom to ask. */
+  refused?: 'workspace' | 'channel' | 'user' | 'budget';
+  usage?: ReplyUsage;
+  /**
+   * With CRUNCH_SHOW_COST, the small line an answer ends with ("1,234 tokens · 1 sandbox session · ≈ $0.04"):
+   * plain text, shown in the platform's small print (a Slack context block, a Teams card footer, a dim line).
+   */
+  receipt?: string;
 }
 
 export function textReply(kind: ReplyKind, text: string, notices: string[] = []): Reply {

@@ -72,4 +72,10 @@ export interface Turn {
   twin?: TwinRole;
   /** Lines the adapter wants the reply to carry about files it could not even offer (e.g. no permission). */
   notices?: string[];
+  /** A one-to-one chat with the bot (a Slack DM, a Teams personal chat), for CRUNCH_ALLOWED_CHANNELS' `dm`. */
+  direct?: boolean;
+  /** Set by the core when the message may not be answered here: the worker only posts this line. */
+  refused?: { reason: 'workspace' | 'channel' | 'user'; line: string };
+  /** A turn of the core's own, not a message: `expire` deletes an idle conversation (retention). */
+  system?: 'expire';
 }

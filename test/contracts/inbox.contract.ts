@@ -88,6 +88,22 @@ export function inboxContract(name: string, open: () => Promise<{ inbox: Inbox; 
       expect(await lease.release()).toBe(true);
     });
 
+    it('takes a turn that does not join its conversation (a refusal, a retention turn) without joining it', async () => {
+      expect(await inbox.accept(turn('nj', 'refused'), { join: false })).toBe('accepted');
+      expect(await inbox.accept(turn('nj', 'reply'), { onlyIfJoined: true })).toBe('ignored');
+      expect(await inbox.accept(turn('nj', 'mention'))).toBe('accepted');
+      expect(await inbox.accept(turn('nj', 'expire'), { join: false })).toBe('accepted');
+      // A turn that does not join never shortens a join either.
+      expect(await inbox.accept(turn('nj', 'reply 2'), { onlyIfJoined: true })).toBe('accepted');
+      const lease = await take();
+      for (const text of ['refused', 'mention', 'expire', 'reply 2']) {
+        const entry = await lease.next();
+        expect(entry?.turn.text).toBe(text);
+        await lease.done(entry!.turn.messageKey);
+      }
+      expect(await lease.release()).toBe(true);
+    });
+
     it('lets a conversation handed back unfinished be taken again, the turn still first, its attempt counted', async () => {
       await inbox.accept(turn('h', 'h1'));
       const lease = await take();

@@ -194,6 +194,23 @@ export async function startFakeChat(options: { apiKey?: string } = {}): Promise<
       for (let i = 0; i < call.function.arguments.length; i += 40) send({ tool_calls: [{ index: call.index, function: { arguments: call.function.arguments.slice(i, i + 40) } }] });
     }
     send({}, finish);
+    const options = body['stream_options'];
+    if (typeof options === 'object' && options !== null && (options as JsonObject)['include_usage'] === true) {
+      // The real API's last chunk: no choices, the request's usage (here about 4 characters a token).
+      const prompt = Math.ceil(JSON.stringify(body['messages'] ?? []).length / 4);
+      const completion = Math.ceil(((turn.text ?? '').length + JSON.stringify(toolCalls).length) / 4);
+      const chunk = {
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model,
+        system_fingerprint: 'fp_fake',
+        choices: [],
+        usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: 0 } },
+      };
+      record('stream', validateComponent('CreateChatCompletionStreamResponse', chunk));
+      if (!res.destroyed) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    }
     res.end('data: [DONE]\n\n');
   }
 

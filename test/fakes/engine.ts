@@ -8,6 +8,8 @@ import {
   type EngineRunInput,
   type EngineRunResult,
   type EngineSession,
+  type EngineUsage,
+  type Forgotten,
   type Json,
 } from '../../src/core/index.js';
 
@@ -39,6 +41,11 @@ export interface FakeStep {
   fail?: unknown;
   /** Waits until the turn's signal aborts (its deadline, a shutdown), then fails with the abort. */
   hang?: boolean;
+  /**
+   * What the run reports it consumed; default 1,000 input and 100 output tokens of gpt-4.1, plus one 1 GB
+   * sandbox session when the conversation is new (as the hosted engine opens a container). `null`: none.
+   */
+  usage?: EngineUsage | null;
 }
 
 export interface EngineCall {
@@ -58,8 +65,10 @@ export interface FakeEngine extends Engine {
   calls: EngineCall[];
   /** "start:<text>" and "end:<text>" per run, in the order they happened. */
   events: string[];
-  /** Sessions the core asked the engine to forget (reset). */
+  /** Sessions the core asked the engine to forget (reset, forget, retention). */
   forgotten: EngineSession[];
+  /** While set, `forget` reports that nothing could be removed (a provider that is down). */
+  forgetFails: boolean;
   /** Makes every output made so far unavailable, like an expired sandbox. */
   expireOutputs(): void;
 }
@@ -79,6 +88,7 @@ export function createFakeEngine(fallback: FakeScript = {}): FakeEngine {
     calls: [],
     events: [],
     forgotten: [],
+    forgetFails: false,
     expireOutputs: () => stored.clear(),
 
     async run(input: EngineRunInput): Promise<EngineRunResult> {
@@ -115,7 +125,14 @@ export function createFakeEngine(fallback: FakeScript = {}): FakeEngine {
         return { name: output.name, title: output.title ?? output.name, mimeType: output.mimeType ?? mimeOf(output.name), sizeBytes: data.length, ref };
       });
       const now = new Date().toISOString();
-      const session: EngineSession = input.session ?? { engine: 'fake', contextId: `ctx-${randomUUID()}`, files: [], createdAt: now, lastUsedAt: now };
+      const previous = input.session ?? { engine: 'fake', contextId: `ctx-${randomUUID()}`, files: [], createdAt: now, lastUsedAt: now };
+      const known = new Set(previous.files.map((f) => f.sourceId));
+      const added = input.files.filter((f) => !known.has(f.sourceId) && call.files.some((read) => read.name === f.name));
+      const session: EngineSession = { ...previous, files: [...previous.files, ...added.map((f) => ({ sourceId: f.sourceId, fileId: `file-${randomUUID()}`, name: f.name }))] };
+      const usage: EngineUsage | null =
+        step.usage === undefined
+          ? { model: 'gpt-4.1', inputTokens: 1000, cachedTokens: 0, outputTokens: 100, sandboxes: input.session === undefined ? { '1g': 1 } : {} }
+          : step.usage;
       engine.events.push(`end:${input.text}`);
       return {
         session,
@@ -123,6 +140,7 @@ export function createFakeEngine(fallback: FakeScript = {}): FakeEngine {
         outputs,
         code: step.code ?? [],
         notices: [...call.skipped, ...(step.notices ?? [])],
+        ...(usage !== null ? { usage } : {}),
       };
     },
 
@@ -133,8 +151,10 @@ export function createFakeEngine(fallback: FakeScript = {}): FakeEngine {
       return Readable.from([data]);
     },
 
-    async forget(session: EngineSession): Promise<void> {
+    async forget(session: EngineSession): Promise<Forgotten> {
+      if (engine.forgetFails) return { files: 0, sandboxes: 0, context: false, failed: 1 + session.files.length };
       engine.forgotten.push(session);
+      return { files: session.files.length, sandboxes: 1, context: true, failed: 0 };
     },
   };
   return engine;

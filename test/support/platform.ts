@@ -23,10 +23,15 @@ export interface Message {
   text: string;
   attachments?: Attachment[];
   messageKey?: string;
+  /** Default W, C, U1. */
+  workspace?: string;
+  channel?: string;
+  user?: string;
+  direct?: boolean;
 }
 
-export function conversationOf(thread: string, platform = 'test'): ConversationKey {
-  return { platform, workspace: 'W', channel: 'C', thread };
+export function conversationOf(thread: string, platform = 'test', where: { workspace?: string; channel?: string } = {}): ConversationKey {
+  return { platform, workspace: where.workspace ?? 'W', channel: where.channel ?? 'C', thread };
 }
 
 export function createTestPlatform(name = 'test'): TestPlatform {
@@ -60,9 +65,10 @@ export function createTestPlatform(name = 'test'): TestPlatform {
     turn(message) {
       for (const a of message.attachments ?? []) attachments.set(a.sourceId, a);
       return {
-        conversation: conversationOf(message.thread, name),
+        conversation: conversationOf(message.thread, name, message),
         messageKey: message.messageKey ?? `m-${randomUUID()}`,
-        user: { id: 'U1' },
+        user: { id: message.user ?? 'U1' },
+        ...(message.direct !== undefined ? { direct: message.direct } : {}),
         text: message.text,
         files: (message.attachments ?? []).map((a) => ({
           sourceId: a.sourceId,

@@ -1,18 +1,23 @@
 import type { Logger } from 'pino';
-import type { Engine, EngineFile, EngineOutput, EngineSession } from '../engine.js';
+import type { Engine, EngineFile, EngineOutput, EngineSession, EngineUsage, Forgotten } from '../engine.js';
 import { CrunchError, errorCode, toUserMessage } from '../errors.js';
 import { type FileLimits, formatDuration, helpText, openChecked, screenAttachments, SUPPORTED_EXTENSIONS } from '../files.js';
+import { chargeBudgets, checkBudgets, costOf, formatReceipt, type Governance, recordUsage } from '../governance/index.js';
 import { metrics } from '../metrics.js';
 import { keys } from '../keys.js';
 import type { Platform } from '../platform.js';
 import { dropRepeatedStatus, type ProgressSink } from '../progress.js';
-import { type Reply, textReply } from '../reply.js';
+import { type Reply, type ReplyUsage, textReply } from '../reply.js';
 import type { Store } from '../store/index.js';
 import { type Attachment, conversationId, type FileRef, type Turn } from '../turn.js';
 import type { SavedReply } from './ledger.js';
+import { forgetSession, touchConversation, untrackConversation } from './retention.js';
 
-/** A conversation idle this long is forgotten by the store (its files expire at the provider after 30 days too). */
-export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/**
+ * The store keeps a session a day past the retention: the retention sweeper deletes it (and what it holds at
+ * the provider) first, and the expiry only catches what a sweeper that never ran left.
+ */
+const SESSION_TTL_MARGIN_MS = 24 * 60 * 60 * 1000;
 /** How long a turn from a Slack `app_mention` without files waits for its `message` twin to bring them. */
 export const TWIN_WAIT_MS = 2000;
 const TWIN_POLL_MS = 100;
@@ -28,6 +33,7 @@ export interface AnswerDeps {
   now: () => Date;
   /** Lines the engine adds to `help` (what its sandbox offers, a warning when it has none). */
   helpLines?: () => string[];
+  governance: Governance;
 }
 
 export interface Answered {
@@ -48,14 +54,22 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
   let notices = turn.notices ?? [];
   const plain = (reply: Reply): Answered => ({ reply, saved: { ...reply, outputs: [] } });
   try {
+    if (turn.refused !== undefined) return plain({ ...textReply('refused', turn.refused.line), refused: turn.refused.reason });
     const files = turn.twin === 'awaits' ? await withTwinFiles(turn, deps.store, signal) : turn.files;
     const command = files.length === 0 ? text.toLowerCase().replace(/^\/|[.!]$/g, '') : '';
     if (command === 'help' || command === '?') return plain(textReply('help', [helpText(deps.limits), ...(deps.helpLines?.() ?? [])].join('\n'), notices));
-    if (command === 'reset' || command === 'new') {
+    if (command === 'reset' || command === 'new' || command === 'forget' || command === 'delete') {
       const session = await deps.store.get<EngineSession>(sessionKey);
       await deps.store.delete(sessionKey);
-      if (session) await deps.engine.forget?.(session).catch((err: unknown) => log.warn({ err }, 'engine forget failed'));
-      return plain(textReply('reset', 'Fresh start: I have forgotten this conversation and its files. What shall we look at?'));
+      await untrackConversation(deps.store, turn.conversation);
+      const forgotten = session === undefined ? undefined : await forgetSession(deps.store, deps.engine, session, log);
+      if (command === 'reset' || command === 'new') return plain(textReply('reset', 'Fresh start: I have forgotten this conversation and its files. What shall we look at?'));
+      return plain(textReply('forget', forgetConfirmation(forgotten)));
+    }
+    const overBudget = await checkBudgets(deps.store, turn, deps.governance.budgets, deps.now(), deps.governance.access.adminContact);
+    if (overBudget !== undefined) {
+      log.info('turn refused: budget reached');
+      return plain({ ...textReply('refused', overBudget.line, notices), refused: 'budget' });
     }
 
     const prepared = await platform.prepare({ ...turn, files }, signal);
@@ -74,7 +88,7 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
     // Best effort: a store hiccup must not throw away an answer already computed (or streamed); the
     // next turn then redoes an upload or starts a new sandbox at worst.
     const saveSession = (s: EngineSession) =>
-      deps.store.set(sessionKey, s, SESSION_TTL_MS).catch((err: unknown) => log.error({ err }, 'could not save the session'));
+      deps.store.set(sessionKey, s, deps.governance.retentionMs + SESSION_TTL_MARGIN_MS).catch((err: unknown) => log.error({ err }, 'could not save the session'));
     const engineFiles: EngineFile[] = screening.candidates.map((candidate) => ({
       sourceId: candidate.attachment.sourceId,
       name: candidate.name,
@@ -91,8 +105,12 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
       signal,
       checkpoint: (s) => saveSession(s),
     });
-    await saveSession({ ...result.session, lastUsedAt: deps.now().toISOString() });
+    const usedAt = deps.now();
+    await saveSession({ ...result.session, lastUsedAt: usedAt.toISOString() });
+    await touchConversation(deps.store, turn.conversation, usedAt.getTime()).catch((err: unknown) => log.error({ err }, 'could not record the conversation for retention'));
     metrics.engineSeconds.observe({ engine: deps.engine.name }, (Date.now() - started) / 1000);
+    const usage = result.usage === undefined ? undefined : await account(turn, result.usage, deps);
+    const receipt = usage !== undefined && deps.governance.showCost ? formatReceipt(usage) : undefined;
     log.info({ ms: Date.now() - started, outputs: result.outputs.length }, 'turn answered');
     const isImage = (o: EngineOutput) => o.mimeType === 'image/png';
     const opened = (o: EngineOutput) => {
@@ -100,6 +118,7 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
       return { ...described, open: (s?: AbortSignal) => deps.engine.openOutput(ref, s) };
     };
     const allNotices = [...notices, ...result.notices];
+    const accounted = { ...(usage !== undefined ? { usage } : {}), ...(receipt !== undefined ? { receipt } : {}) };
     return {
       reply: {
         kind: 'answer',
@@ -108,8 +127,16 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
         files: result.outputs.filter((o) => !isImage(o)).map(opened),
         code: result.code,
         notices: allNotices,
+        ...accounted,
       },
-      saved: { kind: 'answer', text: result.text, outputs: result.outputs.map((o) => ({ ...o, image: isImage(o) })), code: result.code, notices: allNotices },
+      saved: {
+        kind: 'answer',
+        text: result.text,
+        outputs: result.outputs.map((o) => ({ ...o, image: isImage(o) })),
+        code: result.code,
+        notices: allNotices,
+        ...accounted,
+      },
     };
   } catch (err) {
     if (signal.aborted && signal.reason instanceof HandBack) throw signal.reason;
@@ -119,6 +146,63 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
     log[code === 'internal' ? 'error' : 'warn']({ err: failure, code }, 'turn failed');
     return plain({ ...textReply('error', toUserMessage(failure), notices), error: { code } });
   }
+}
+
+/**
+ * Prices what the turn consumed, counts it against the budgets and writes it to the usage log. The store
+ * failing here costs an entry, never the answer.
+ */
+async function account(turn: Turn, consumed: EngineUsage, deps: AnswerDeps): Promise<ReplyUsage> {
+  const cost = costOf(consumed, deps.governance.prices);
+  const usage: ReplyUsage = {
+    model: consumed.model,
+    inputTokens: consumed.inputTokens,
+    cachedTokens: consumed.cachedTokens,
+    outputTokens: consumed.outputTokens,
+    sandboxSessions: cost.sandboxSessions,
+    ...(cost.usd !== undefined ? { costUsd: cost.usd } : {}),
+  };
+  metrics.tokens.inc({ engine: deps.engine.name, kind: 'input' }, consumed.inputTokens);
+  metrics.tokens.inc({ engine: deps.engine.name, kind: 'cached' }, consumed.cachedTokens);
+  metrics.tokens.inc({ engine: deps.engine.name, kind: 'output' }, consumed.outputTokens);
+  if (cost.usd !== undefined) metrics.cost.inc({ engine: deps.engine.name }, cost.usd);
+  const now = deps.now();
+  const { platform, workspace, channel } = turn.conversation;
+  const onError = (err: unknown) => deps.logger.error({ err }, 'could not record the turn\'s usage');
+  await Promise.all([
+    cost.usd === undefined ? undefined : chargeBudgets(deps.store, turn, deps.governance.budgets, cost.usd, now).catch(onError),
+    recordUsage(deps.store, turn.messageKey, now.getTime(), {
+      platform,
+      workspace,
+      channel,
+      user: turn.user.id,
+      conversation: conversationId(turn.conversation),
+      engine: deps.engine.name,
+      model: consumed.model,
+      inputTokens: consumed.inputTokens,
+      cachedTokens: consumed.cachedTokens,
+      outputTokens: consumed.outputTokens,
+      sandboxSessions: cost.sandboxSessions,
+      costUsd: cost.usd ?? null,
+    }).catch(onError),
+  ]);
+  return usage;
+}
+
+/** What `forget` tells the person it deleted. */
+function forgetConfirmation(forgotten: Forgotten | undefined): string {
+  if (forgotten === undefined) return 'Done: I held nothing for this conversation, and now hold nothing at all. Mention me to start afresh.';
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const parts = [
+    ...(forgotten.files > 0 ? [`${plural(forgotten.files, 'shared file')}`] : []),
+    ...(forgotten.sandboxes > 0 ? ['its Python sandbox'] : []),
+    ...(forgotten.context ? ['its history with the AI service'] : []),
+    'my record of it',
+  ];
+  const list = parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]!}`;
+  const pending =
+    forgotten.failed > 0 ? ` I could not reach the AI service to delete ${plural(forgotten.failed, 'more item')} just now; I will keep trying until it is gone.` : '';
+  return `Deleted this conversation: ${list}.${pending} Mention me to start afresh.`;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine.js';
 import { CrunchError } from '../errors.js';
 import type { FileLimits } from '../files.js';
+import { checkAccess, type Governance, openGovernance } from '../governance/index.js';
 import type { AcceptOptions, Inbox, Lease } from '../inbox.js';
 import { keys } from '../keys.js';
 import type { Platform } from '../platform.js';
@@ -12,6 +13,7 @@ import type { Turn } from '../turn.js';
 import { HandBack } from './answer.js';
 import type { Intake } from './intake.js';
 import { metrics } from '../metrics.js';
+import { expireConversation, type RetentionDeps, startRetention, type Sweeper } from './retention.js';
 import { runTurn } from './run.js';
 
 /**
@@ -36,6 +38,13 @@ export interface CoreDeps {
   now?: () => Date;
   /** Lines the engine adds to `help`. */
   helpLines?: () => string[];
+  /** Allow-lists, budgets, prices, receipts, retention and the audit log; default: open, 30 days. */
+  governance?: Governance;
+  /**
+   * Whether this process sweeps for retention (idle conversations, leftovers to delete). The server does;
+   * the CLI, whose inbox is its own, does not.
+   */
+  sweep?: boolean;
 }
 
 /** What became of a message handed to the core: one result, the rest happens in the worker. */
@@ -93,16 +102,39 @@ export function createCore(deps: CoreDeps): Core {
   const handingBack = new AbortController();
   const workers: Promise<void>[] = [];
   let running = 0;
+  const governance = deps.governance ?? openGovernance();
+  const now = deps.now ?? (() => new Date());
   const answerDeps = {
     store: deps.store,
     engine: deps.engine,
     limits: deps.limits,
     logger: log,
-    now: deps.now ?? (() => new Date()),
+    now,
+    governance,
     ...(deps.helpLines ? { helpLines: deps.helpLines } : {}),
   };
+  const retentionDeps: RetentionDeps = {
+    store: deps.store,
+    inbox: deps.inbox,
+    engine: deps.engine,
+    retentionMs: governance.retentionMs,
+    logger: log,
+    now,
+    audit: governance.audit,
+  };
+  let sweeper: Sweeper | undefined;
 
   async function handle(turn: Turn, options: AcceptOptions = {}): Promise<Handled> {
+    // The allow-lists are checked here, before anything runs: a refused message is recorded (so that it is
+    // answered once, in order) without joining its conversation, and a thread reply there is ignored.
+    const refusal = platforms.get(turn.conversation.platform)?.operator === true ? undefined : checkAccess(turn, governance.access);
+    if (refusal !== undefined && refusal.reason !== 'budget') {
+      if (options.onlyIfJoined) return { status: 'ignored' };
+      log.info({ reason: refusal.reason, platform: turn.conversation.platform, workspace: turn.conversation.workspace }, 'message refused: not enabled here');
+      metrics.refusals.inc({ reason: refusal.reason });
+      turn = { ...turn, refused: { reason: refusal.reason, line: refusal.line } };
+      options = { ...options, join: false };
+    }
     let outcome;
     try {
       outcome = await deps.inbox.accept(turn, options);
@@ -157,6 +189,11 @@ export function createCore(deps: CoreDeps): Core {
           if (await lease.release()) return;
           continue;
         }
+        if (entry.turn.system === 'expire') {
+          await expireConversation(entry.turn, retentionDeps);
+          await persist(() => lease.done(entry.turn.messageKey), 'remove a finished turn from the inbox');
+          continue;
+        }
         const platform = platforms.get(entry.turn.conversation.platform);
         if (platform === undefined) {
           log.error({ platform: entry.turn.conversation.platform, message: entry.turn.messageKey }, 'a turn for a platform this process does not serve: dropped');
@@ -205,8 +242,10 @@ export function createCore(deps: CoreDeps): Core {
     handle,
     start() {
       for (let i = 0; i < deps.concurrency; i++) workers.push(work());
+      if (deps.sweep === true) sweeper = startRetention(retentionDeps);
     },
     async stop(drainMs) {
+      sweeper?.stop();
       taking.abort();
       const all = Promise.all(workers);
       if (!(await within(all, drainMs))) {

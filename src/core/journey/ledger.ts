@@ -1,7 +1,7 @@
 import type { Engine, EngineOutput, Json } from '../engine.js';
 import { keys } from '../keys.js';
 import type { DeliveryLedger } from '../platform.js';
-import type { CodeCell, Reply, ReplyKind, ReplyOutput } from '../reply.js';
+import type { CodeCell, Reply, ReplyKind, ReplyOutput, ReplyUsage } from '../reply.js';
 import type { Store } from '../store/index.js';
 
 /**
@@ -17,6 +17,9 @@ export interface SavedReply {
   code: CodeCell[];
   notices: string[];
   error?: { code: string };
+  refused?: Reply['refused'];
+  usage?: ReplyUsage;
+  receipt?: string;
 }
 
 interface Record {
@@ -79,6 +82,9 @@ export async function loadTurnRecord(store: Store, messageKey: string, onError: 
         code: saved.code,
         notices: saved.notices,
         ...(saved.error ? { error: saved.error } : {}),
+        ...(saved.refused ? { refused: saved.refused } : {}),
+        ...(saved.usage ? { usage: saved.usage } : {}),
+        ...(saved.receipt ? { receipt: saved.receipt } : {}),
       };
     },
     saveReply(reply) {

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { InboxEntry } from '../inbox.js';
 import type { Platform, Presenter } from '../platform.js';
-import { textReply } from '../reply.js';
-import { conversationId } from '../turn.js';
+import { type Reply, textReply } from '../reply.js';
+import { conversationId, type Turn } from '../turn.js';
+import type { AuditEntry } from '../governance/index.js';
 import { answer, type AnswerDeps, HandBack } from './answer.js';
 import { loadTurnRecord } from './ledger.js';
 import { metrics } from '../metrics.js';
@@ -53,7 +54,44 @@ export async function runTurn(entry: InboxEntry, platform: Platform, stop: Abort
     }
   }
   await presenter.deliver(reply);
+  audit(turn, reply, deps);
   metrics.turns.inc({ platform: turn.conversation.platform, outcome: reply.error?.code ?? (reply.kind === 'answer' ? 'answered' : reply.kind) });
   metrics.turnSeconds.observe({ platform: turn.conversation.platform }, (Date.now() - started) / 1000);
   return { outcome: 'done', forget: () => record.forget() };
+}
+
+/** One line per delivered turn in the audit log (CRUNCH_AUDIT_LOG), when there is one. */
+function audit(turn: Turn, reply: Reply, deps: AnswerDeps): void {
+  const sink = deps.governance.audit;
+  if (sink === undefined) return;
+  const { platform, workspace, channel } = turn.conversation;
+  const outcome: AuditEntry['outcome'] =
+    reply.error !== undefined ? 'failed' : reply.kind === 'refused' ? 'refused' : reply.kind === 'answer' ? 'answered' : 'command';
+  const reason = reply.error?.code ?? reply.refused ?? (outcome === 'command' ? reply.kind : undefined);
+  const { usage } = reply;
+  try {
+    sink({
+      time: deps.now().toISOString(),
+      platform,
+      workspace,
+      channel,
+      user: turn.user.id,
+      conversation: conversationId(turn.conversation),
+      message: turn.messageKey,
+      files: turn.files.map((f) => ({ name: f.name, ...(f.sizeBytes !== undefined ? { sizeBytes: f.sizeBytes } : {}) })),
+      outcome,
+      ...(reason !== undefined ? { reason } : {}),
+      ...(usage !== undefined
+        ? {
+            model: usage.model,
+            tokens: { input: usage.inputTokens, cached: usage.cachedTokens, output: usage.outputTokens },
+            sandboxSessions: usage.sandboxSessions,
+            costUsd: usage.costUsd ?? null,
+          }
+        : {}),
+      ...(deps.governance.auditText ? { text: turn.text } : {}),
+    });
+  } catch (err) {
+    deps.logger.error({ err }, 'could not write the audit log');
+  }
 }

@@ -71,7 +71,12 @@ export async function openLocalInbox(rows: InboxRows, options: LocalInboxOptions
   async function accept(turn: Turn, only: AcceptOptions = {}): Promise<AcceptOutcome> {
     const at = now();
     const entry: InboxEntry = { turn, attempts: 0, acceptedAt: at };
-    const accepted = await rows.accept(entry, { dedupeUntilMs: at + options.dedupeMs, joinedUntilMs: at + options.joinedMs, onlyIfJoined: only.onlyIfJoined ?? false });
+    const accepted = await rows.accept(entry, {
+      dedupeUntilMs: at + options.dedupeMs,
+      // 0 joins nothing: a join only ever extends.
+      joinedUntilMs: only.join === false ? 0 : at + options.joinedMs,
+      onlyIfJoined: only.onlyIfJoined ?? false,
+    });
     if (typeof accepted !== 'number') return accepted;
     enqueue(entry, accepted);
     return 'accepted';
@@ -163,7 +168,7 @@ export function memoryRows(): InboxRows {
       if (existing !== undefined && (existing.entry !== undefined || existing.until > entry.acceptedAt)) return 'duplicate';
       known.delete(entry.turn.messageKey);
       known.set(entry.turn.messageKey, { entry: clone(entry), until: limits.dedupeUntilMs, seq: ++seq });
-      joined.set(conversation, limits.joinedUntilMs);
+      if (limits.joinedUntilMs > (joined.get(conversation) ?? 0)) joined.set(conversation, limits.joinedUntilMs);
       return seq;
     },
     async pending() {

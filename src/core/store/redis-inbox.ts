@@ -31,7 +31,7 @@ if ARGV[6] == '1' and redis.call('EXISTS', KEYS[6]) == 0 then return 'ignored' e
 if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then return 'duplicate' end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ${ENTRY_TTL_MS})
 redis.call('RPUSH', KEYS[3], ARGV[1])
-redis.call('SET', KEYS[6], '1', 'PX', ARGV[5])
+if ARGV[5] ~= '0' then redis.call('SET', KEYS[6], '1', 'PX', ARGV[5]) end
 if redis.call('SET', KEYS[4], '1', 'NX') then redis.call('XADD', KEYS[5], '*', 'c', ARGV[3]) end
 return 'accepted'`;
 
@@ -182,7 +182,7 @@ export async function openRedisInbox(client: Redis, reader: Redis, options: Redi
       const outcome = (await client.sendCommand([
         'EVAL', ACCEPT, '6',
         k.claim(turn.messageKey), k.entry(turn.messageKey), k.inbox(conversation), k.active(conversation), k.ready, k.joined(conversation),
-        turn.messageKey, JSON.stringify(entry), conversation, String(options.dedupeMs), String(options.joinedMs), only.onlyIfJoined ? '1' : '0',
+        turn.messageKey, JSON.stringify(entry), conversation, String(options.dedupeMs), only.join === false ? '0' : String(options.joinedMs), only.onlyIfJoined ? '1' : '0',
       ])) as AcceptOutcome;
       if (outcome === 'accepted') acceptedHere.add(turn.messageKey);
       return outcome;

@@ -53,11 +53,15 @@ export async function openSqlite(url: string): Promise<Sqlite> {
     joined_until INTEGER NOT NULL)`);
   db.exec('CREATE TABLE IF NOT EXISTS crunch_joined (conversation TEXT PRIMARY KEY, until_ms INTEGER NOT NULL)');
   // Recording a turn joins its conversation, in the same statement (a trigger), so that accepting is one write.
+  // A join only ever extends (a refusal or the core's own turn records joined_until 0). The triggers are made
+  // afresh at every start, so that a file written by an earlier version gets these.
   const join = `INSERT INTO crunch_joined (conversation, until_ms) VALUES (NEW.conversation, NEW.joined_until)
-    ON CONFLICT (conversation) DO UPDATE SET until_ms = excluded.until_ms;`;
-  db.exec(`CREATE TRIGGER IF NOT EXISTS crunch_inbox_joins AFTER INSERT ON crunch_inbox BEGIN ${join} END`);
-  db.exec(`CREATE TRIGGER IF NOT EXISTS crunch_inbox_rejoins AFTER UPDATE OF entry ON crunch_inbox
-    WHEN OLD.entry IS NULL AND NEW.entry IS NOT NULL BEGIN ${join} END`);
+    ON CONFLICT (conversation) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms);`;
+  db.exec('DROP TRIGGER IF EXISTS crunch_inbox_joins');
+  db.exec('DROP TRIGGER IF EXISTS crunch_inbox_rejoins');
+  db.exec(`CREATE TRIGGER crunch_inbox_joins AFTER INSERT ON crunch_inbox WHEN NEW.joined_until > 0 BEGIN ${join} END`);
+  db.exec(`CREATE TRIGGER crunch_inbox_rejoins AFTER UPDATE OF entry ON crunch_inbox
+    WHEN OLD.entry IS NULL AND NEW.entry IS NOT NULL AND NEW.joined_until > 0 BEGIN ${join} END`);
   db.exec('CREATE TABLE IF NOT EXISTS crunch_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until_ms INTEGER NOT NULL)');
   return { path, query, kv: new SqliteMap((sql, params) => run(sql, params)), close: () => db.close() };
 }

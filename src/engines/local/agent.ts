@@ -2,7 +2,7 @@ import type OpenAI from 'openai';
 import type { CodeCell, ProgressSink } from '../../core/index.js';
 import { cleanText, StreamedTextCleaner } from '../shared/answer.js';
 import type { RetryPolicy } from '../shared/errors.js';
-import { streamRound } from './completion.js';
+import { type RoundUsage, streamRound } from './completion.js';
 import { estimateTokens, fitHistory, type Message, type ToolCall } from './history.js';
 import type { ExecutionLimits } from './interpreter.js';
 import { cellOutput, codeFromArguments, type ExecutionReport, PYTHON_TOOL, toolResult } from './tool.js';
@@ -32,6 +32,8 @@ export interface AgentResult {
   text: string;
   code: CodeCell[];
   messages: Message[];
+  /** Summed over the turn's rounds; undefined when the server reported none. */
+  usage: RoundUsage | undefined;
 }
 
 const TOOL_TOKENS = estimateTokens(JSON.stringify(PYTHON_TOOL));
@@ -49,6 +51,7 @@ export async function runAgent(options: AgentOptions, history: Message[], userTe
   let executions = 0;
   let stoppedAtBound = false;
   let finishReason: string | null = null;
+  let usage: RoundUsage | undefined;
 
   for (;;) {
     const toolsAllowed = executions < maxToolRounds;
@@ -73,6 +76,7 @@ export async function runAgent(options: AgentOptions, history: Message[], userTe
         emit(cleaner.push(delta));
       },
     );
+    if (round.usage) usage = addUsage(usage, round.usage);
     if (round.content.trim() !== '') texts.push(round.content);
     const calls: ToolCall[] = round.calls.map((call, i) => ({
       id: call.id || `call_${messages.length}_${i}`,
@@ -114,5 +118,15 @@ export async function runAgent(options: AgentOptions, history: Message[], userTe
   let text = cleanText(texts.join('\n\n'));
   if (stoppedAtBound) text += `\n\n_(I stopped after ${maxToolRounds} Python runs, the most I make for one question. Say "continue" to let me go on.)_`;
   else if (finishReason === 'length' || finishReason === 'content_filter') text += `\n\n_(The answer was cut short: ${finishReason}.)_`;
-  return { text: text.trim(), code, messages };
+  return { text: text.trim(), code, messages, usage };
+}
+
+function addUsage(total: RoundUsage | undefined, round: RoundUsage): RoundUsage {
+  if (total === undefined) return round;
+  return {
+    model: round.model || total.model,
+    inputTokens: total.inputTokens + round.inputTokens,
+    cachedTokens: total.cachedTokens + round.cachedTokens,
+    outputTokens: total.outputTokens + round.outputTokens,
+  };
 }

@@ -14,10 +14,19 @@ export interface RoundCall {
   arguments: string;
 }
 
+export interface RoundUsage {
+  model: string;
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+}
+
 export interface Round {
   content: string;
   calls: RoundCall[];
   finishReason: string | null;
+  /** When the server reports it (the stream's last chunk, asked for with stream_options.include_usage). */
+  usage?: RoundUsage;
 }
 
 export async function streamRound(
@@ -30,11 +39,20 @@ export async function streamRound(
   return withRetries(retry, signal, async () => {
     let streamed = false;
     try {
-      const stream = await client.chat.completions.create(body, { signal });
+      const stream = await client.chat.completions.create({ ...body, stream_options: { include_usage: true } }, { signal });
       let content = '';
       let finishReason: string | null = null;
+      let usage: RoundUsage | undefined;
       const calls = new Map<number, RoundCall>();
       for await (const chunk of stream) {
+        if (chunk.usage) {
+          usage = {
+            model: chunk.model,
+            inputTokens: chunk.usage.prompt_tokens,
+            cachedTokens: chunk.usage.prompt_tokens_details?.cached_tokens ?? 0,
+            outputTokens: chunk.usage.completion_tokens,
+          };
+        }
         const choice = chunk.choices[0];
         if (!choice) continue;
         const { delta } = choice;
@@ -52,7 +70,8 @@ export async function streamRound(
         }
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
-      return { content, calls: [...calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call), finishReason };
+      const ordered = [...calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+      return { content, calls: ordered, finishReason, ...(usage ? { usage } : {}) };
     } catch (err) {
       // Part of the answer is already on the user's screen: a retry would repeat it.
       if (streamed && isTransient(err)) throw new NoRetry(err);

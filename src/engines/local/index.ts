@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { CrunchError, type Engine, type EngineRunInput, type EngineRunResult, type EngineSession, type Json } from '../../core/index.js';
+import { CrunchError, type Engine, type EngineRunInput, type EngineRunResult, type EngineSession, type Forgotten, type Json } from '../../core/index.js';
 import { createOpenAIClient, type ModelApi } from '../shared/client.js';
 import type { RetryPolicy } from '../shared/errors.js';
 import { runAgent } from './agent.js';
@@ -155,7 +155,15 @@ export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
       progress({ type: 'status', text: 'collecting results…' });
       const answer = await files.finish();
       const text = result.text === '' && answer.outputs.length === 0 ? '_(The model gave no answer; please ask again.)_' : result.text;
-      return { session: withMessages(result.messages), text, outputs: answer.outputs, code: result.code, notices: [...notices, ...answer.notices] };
+      return {
+        session: withMessages(result.messages),
+        text,
+        outputs: answer.outputs,
+        code: result.code,
+        notices: [...notices, ...answer.notices],
+        // The sandbox runs here: no hosted sessions to pay for.
+        ...(result.usage ? { usage: { ...result.usage, model: result.usage.model || options.api.model, sandboxes: {} } } : {}),
+      };
     } finally {
       lease.release();
     }
@@ -202,8 +210,16 @@ export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
     return openKept(resolve(workspace.outputsDir(session, turn), name), name, options.maxFileBytes, signal);
   }
 
-  async function forget(session: EngineSession): Promise<void> {
-    if (session.engine === ENGINE_NAME && isSessionId(session.contextId)) await started().sessions.forget(session.contextId);
+  /** Stops the session's interpreter and deletes its folder; its messages live in the session, which the core deletes. */
+  async function forget(session: EngineSession): Promise<Forgotten> {
+    if (session.engine !== ENGINE_NAME || !isSessionId(session.contextId)) return { files: 0, sandboxes: 0, context: true, failed: 0 };
+    try {
+      await started().sessions.forget(session.contextId);
+      return { files: session.files.length, sandboxes: 1, context: true, failed: 0 };
+    } catch (err) {
+      logger.warn({ err, session: session.contextId }, 'could not delete the folder of a forgotten conversation');
+      return { files: 0, sandboxes: 0, context: true, failed: 1 };
+    }
   }
 
   async function close(): Promise<void> {

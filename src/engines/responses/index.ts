@@ -1,7 +1,17 @@
 import OpenAI from 'openai';
 import type { Response, ResponseCreateParamsStreaming } from 'openai/resources/responses/responses';
 import type { Logger } from 'pino';
-import { CrunchError, type Engine, type EngineRunInput, type EngineRunResult, type EngineSession, type Json, type SessionFile } from '../../core/index.js';
+import {
+  CrunchError,
+  type Engine,
+  type EngineRunInput,
+  type EngineRunResult,
+  type EngineSession,
+  type EngineUsage,
+  type Forgotten,
+  type Json,
+  type SessionFile,
+} from '../../core/index.js';
 import { StreamedTextCleaner } from '../shared/answer.js';
 import { createOpenAIClient, type ModelApi } from '../shared/client.js';
 import { describeRejection, isTransient, mayBeSessionLoss, NoRetry, type RetryPolicy, toCrunchError, withRetries } from '../shared/errors.js';
@@ -27,6 +37,8 @@ export interface ResponsesEngineOptions {
 }
 
 export const ENGINE_NAME = 'responses';
+/** How long deleting a conversation's resources may take (it runs outside any turn's deadline). */
+const FORGET_TIMEOUT_MS = 30_000;
 
 /** Failures the API reports inside a stream (response.failed / error events) rather than as HTTP errors. */
 class StreamFailure extends Error {
@@ -47,7 +59,7 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
   async function run(input: EngineRunInput): Promise<EngineRunResult> {
     const { signal, progress } = input;
     const notices: string[] = [];
-    const ctx: SessionContext = { client, call: (fn) => withRetries(retry, signal, fn), signal, progress, logger, notices };
+    const ctx: SessionContext = { client, call: (fn) => withRetries(retry, signal, fn), signal, progress, logger, notices, sandboxesOpened: 0 };
     const output = { client, retry, signal, maxFileBytes: options.maxFileBytes };
     const now = new Date().toISOString();
     let session: EngineSession = input.session ?? { engine: ENGINE_NAME, files: [], createdAt: now, lastUsedAt: now };
@@ -82,6 +94,14 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
       await input.checkpoint(session);
       response = await respond(session, userText, input);
     }
+    const usage: EngineUsage = {
+      model: response.model || options.api.model,
+      inputTokens: response.usage?.input_tokens ?? 0,
+      cachedTokens: response.usage?.input_tokens_details?.cached_tokens ?? 0,
+      outputTokens: response.usage?.output_tokens ?? 0,
+      // Containers are made with the default memory (1 GB), billed per session.
+      sandboxes: ctx.sandboxesOpened > 0 ? { '1g': ctx.sandboxesOpened } : {},
+    };
 
     progress({ type: 'status', text: 'collecting results…' });
     const answer = await collectAnswer(output, response, session.containerId!, knownFiles(session));
@@ -89,7 +109,7 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
       answer.text += `\n\n_(The answer was cut short: ${response.incomplete_details?.reason ?? 'incomplete'}.)_`;
     }
     session = { ...session, data: { ...session.data, containerFiles: { [session.containerId!]: answer.containerFiles } } };
-    return { session, text: answer.text, outputs: answer.outputs, code: answer.code, notices: [...notices, ...answer.notices] };
+    return { session, text: answer.text, outputs: answer.outputs, code: answer.code, notices: [...notices, ...answer.notices], usage };
   }
 
   /**
@@ -192,14 +212,25 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
     });
   }
 
-  async function forget(session: EngineSession): Promise<void> {
-    const tasks: Promise<unknown>[] = [];
-    if (session.containerId) tasks.push(client.containers.delete(session.containerId));
-    if (session.contextId) tasks.push(client.conversations.delete(session.contextId));
-    for (const file of session.files) tasks.push(client.files.delete(file.fileId));
-    const results = await Promise.allSettled(tasks);
-    const failed = results.filter((r) => r.status === 'rejected').length;
-    if (failed > 0) logger.warn({ failed }, 'some engine resources could not be deleted on reset');
+  /** Deletes the session's container, conversation and uploaded files at the provider; a 404 means already gone. */
+  async function forget(session: EngineSession): Promise<Forgotten> {
+    const signal = AbortSignal.timeout(FORGET_TIMEOUT_MS);
+    const removed = (call: () => Promise<unknown>) =>
+      withRetries(retry, signal, call).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof CrunchError && err.cause instanceof OpenAI.NotFoundError) return true;
+          logger.warn({ err }, 'could not delete a resource of a forgotten conversation');
+          return false;
+        },
+      );
+    const [sandbox, context, ...files] = await Promise.all([
+      session.containerId ? removed(() => client.containers.delete(session.containerId!, { signal })) : undefined,
+      session.contextId ? removed(() => client.conversations.delete(session.contextId!, { signal })) : undefined,
+      ...session.files.map((file) => removed(() => client.files.delete(file.fileId, { signal }))),
+    ]);
+    const failed = [sandbox, context, ...files].filter((ok) => ok === false).length;
+    return { files: files.filter(Boolean).length, sandboxes: sandbox ? 1 : 0, context: context === true, failed };
   }
 
   async function openOutput(ref: Json, signal?: AbortSignal) {

@@ -17,6 +17,8 @@ export interface SessionContext {
   logger: Logger;
   /** Lines for the user about what could not be kept. */
   notices: string[];
+  /** Containers made this turn (each is a billed sandbox session). */
+  sandboxesOpened: number;
 }
 
 const CONTAINER_IDLE_MINUTES = 20;
@@ -117,6 +119,7 @@ async function newContainer(ctx: SessionContext, session: EngineSession): Promis
     files = await keepExistingFiles(ctx, files);
     container = await create(files);
   }
+  ctx.sandboxesOpened += 1;
   return { ...session, files, containerId: container.id };
 }
 

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import OpenAI from 'openai';
 import pRetry from 'p-retry';
-import { CrunchError, retryAfterMs } from '../../core/index.js';
+import { CrunchError, metrics, retryAfterMs } from '../../core/index.js';
 
 /**
  * OpenAI failures → Crunch errors, by class and error code (never by message text), and the one retry
@@ -65,6 +65,7 @@ export async function withRetries<T>(policy: RetryPolicy, signal: AbortSignal, c
         if (retriesLeft === 0 || error instanceof NoRetry || !isTransient(error)) return;
         const asked = retryAfterFromError(error);
         if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) throw error;
+        metrics.retries.inc();
         await delay(asked ?? backoffMs(policy, attemptNumber), undefined, { signal });
       },
     });
