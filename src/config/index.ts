@@ -213,11 +213,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     problems.push('SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN, SLACK_SIGNING_SECRET or SLACK_ALLOWED_BOT_IDS is set');
   }
 
-  const appType = e.MicrosoftAppType ?? 'MultiTenant';
+  // Single-tenant by default: Azure no longer creates multi-tenant bots, and docs/teams.md registers a single-tenant one.
+  const appType = e.MicrosoftAppType ?? 'SingleTenant';
   if (e.MicrosoftAppId !== undefined && appType !== 'UserAssignedMSI' && e.MicrosoftAppPassword === undefined)
     problems.push('MicrosoftAppPassword: required with MicrosoftAppId (unless MicrosoftAppType=UserAssignedMSI)');
   if (appType !== 'MultiTenant' && e.MicrosoftAppTenantId === undefined && e.MicrosoftAppId !== undefined)
-    problems.push(`MicrosoftAppTenantId: required when MicrosoftAppType=${appType}`);
+    problems.push(
+      e.MicrosoftAppType === undefined
+        ? "MicrosoftAppTenantId: required for a single-tenant bot, which MicrosoftAppType defaults to (see docs/teams.md): set it to the App Tenant ID on the Azure Bot's Configuration page, or set MicrosoftAppType=MultiTenant for an existing multi-tenant bot"
+        : `MicrosoftAppTenantId: required when MicrosoftAppType=${appType} (the App Tenant ID on the Azure Bot's Configuration page)`,
+    );
   if (e.TEAMS_GRAPH_FILES && (e.MicrosoftAppId === undefined || e.MicrosoftAppPassword === undefined))
     problems.push('TEAMS_GRAPH_FILES: needs MicrosoftAppId and MicrosoftAppPassword (Graph tokens use the client secret)');
 

@@ -45,7 +45,7 @@ describe('loadConfig', () => {
           'SLACK_BOT_TOKEN: must be a bot token starting with xoxb-',
           'SLACK_SIGNING_SECRET: required for the HTTP Events API (or set SLACK_APP_TOKEN for Socket Mode)',
           'MicrosoftAppPassword: required with MicrosoftAppId (unless MicrosoftAppType=UserAssignedMSI)',
-          'MicrosoftAppTenantId: required when MicrosoftAppType=SingleTenant',
+          "MicrosoftAppTenantId: required when MicrosoftAppType=SingleTenant (the App Tenant ID on the Azure Bot's Configuration page)",
         ],
       }),
     );
@@ -105,9 +105,9 @@ describe('loadConfig: platform switches', () => {
 describe('loadConfig: Teams endpoint', () => {
   it('serves Teams with an app id, or unauthenticated only when TEAMS_AUTH=off says so', () => {
     expect(loadConfig({ OPENAI_API_KEY: 'sk' }).teams.enabled).toBe(false);
-    expect(loadConfig({ OPENAI_API_KEY: 'sk', MicrosoftAppId: 'a', MicrosoftAppPassword: 'p' }).teams.enabled).toBe(true);
+    expect(loadConfig({ OPENAI_API_KEY: 'sk', MicrosoftAppId: 'a', MicrosoftAppPassword: 'p', MicrosoftAppTenantId: 't' }).teams.enabled).toBe(true);
     expect(loadConfig({ OPENAI_API_KEY: 'sk', TEAMS_AUTH: 'off' }).teams.enabled).toBe(true);
-    expect(() => loadConfig({ OPENAI_API_KEY: 'sk', TEAMS_AUTH: 'off', MicrosoftAppId: 'a', MicrosoftAppPassword: 'p' })).toThrowError(
+    expect(() => loadConfig({ OPENAI_API_KEY: 'sk', TEAMS_AUTH: 'off', MicrosoftAppId: 'a', MicrosoftAppPassword: 'p', MicrosoftAppTenantId: 't' })).toThrowError(
       expect.objectContaining({ problems: ['TEAMS_AUTH: "off" is only for local testing without MicrosoftAppId; remove one of the two'] }),
     );
   });
@@ -154,5 +154,33 @@ describe('loadConfig: the local engine', () => {
     expect(() => loadConfig({ OPENAI_API_KEY: 'k', CRUNCH_ENGINE: 'docker', CRUNCH_SANDBOX: 'firejail', CRUNCH_EXEC_MEMORY_MB: '10' })).toThrowError(
       expect.objectContaining({ problems: [expect.stringMatching(/^CRUNCH_ENGINE: /), expect.stringMatching(/^CRUNCH_SANDBOX: /), expect.stringMatching(/^CRUNCH_EXEC_MEMORY_MB: /)] }),
     );
+  });
+});
+
+describe('loadConfig: Teams app type', () => {
+  const bot = { OPENAI_API_KEY: 'sk', MicrosoftAppId: 'a', MicrosoftAppPassword: 'p' };
+
+  it('defaults to a single-tenant bot, as docs/teams.md registers it', () => {
+    expect(loadConfig({ ...bot, MicrosoftAppTenantId: 'tenant' }).teams).toMatchObject({ appType: 'SingleTenant', tenantId: 'tenant' });
+    expect(loadConfig({ ...bot, MicrosoftAppType: 'MultiTenant' }).teams).toMatchObject({ appType: 'MultiTenant', tenantId: undefined });
+  });
+
+  it('names the tenant id a single-tenant bot needs, and the way out for a multi-tenant one', () => {
+    expect(() => loadConfig(bot)).toThrowError(
+      expect.objectContaining({
+        problems: [
+          "MicrosoftAppTenantId: required for a single-tenant bot, which MicrosoftAppType defaults to (see docs/teams.md): set it to the App Tenant ID on the Azure Bot's Configuration page, or set MicrosoftAppType=MultiTenant for an existing multi-tenant bot",
+        ],
+      }),
+    );
+    expect(() => loadConfig({ ...bot, MicrosoftAppType: 'UserAssignedMSI' })).toThrowError(
+      expect.objectContaining({
+        problems: ["MicrosoftAppTenantId: required when MicrosoftAppType=UserAssignedMSI (the App Tenant ID on the Azure Bot's Configuration page)"],
+      }),
+    );
+  });
+
+  it('asks nothing of Teams when no app id is set', () => {
+    expect(loadConfig({ OPENAI_API_KEY: 'sk' }).teams).toMatchObject({ enabled: false, appType: 'SingleTenant' });
   });
 });

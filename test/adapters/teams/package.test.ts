@@ -40,7 +40,7 @@ describe('configuration', () => {
   it('src/config feeds the adapter config as is', async () => {
     const { loadConfig } = await import('../../../src/config/index.js');
     const config = loadConfig(
-      { MicrosoftAppId: APP_ID, MicrosoftAppPassword: 'secret', TEAMS_GRAPH_FILES: 'true', TEAMS_STREAMING: '0', PUBLIC_URL: 'https://crunch.example.com' },
+      { MicrosoftAppId: APP_ID, MicrosoftAppPassword: 'secret', MicrosoftAppTenantId: 'tenant', TEAMS_GRAPH_FILES: 'true', TEAMS_STREAMING: '0', PUBLIC_URL: 'https://crunch.example.com' },
       { requireEngine: false },
     );
     const adapterConfig: TeamsAdapterConfig = { ...config.teams, publicUrl: config.publicUrl };
