@@ -184,3 +184,75 @@ describe('loadConfig: Teams app type', () => {
     expect(loadConfig({ OPENAI_API_KEY: 'sk' }).teams).toMatchObject({ enabled: false, appType: 'SingleTenant' });
   });
 });
+
+describe('governance settings', () => {
+  it('default to open: everyone, no budgets, no receipts, 30 days, no audit log', () => {
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-test' }).governance).toEqual({
+      allowedWorkspaces: { slack: [], teams: [] },
+      allowedChannels: [],
+      allowedUsers: [],
+      adminContact: undefined,
+      prices: {},
+      budgets: { userDailyUsd: undefined, channelDailyUsd: undefined, monthlyUsd: undefined },
+      showCost: false,
+      retentionMs: undefined,
+      auditLog: undefined,
+      auditText: false,
+    });
+  });
+
+  it('reads lists, budgets, prices, the retention and the audit log', () => {
+    const governance = loadConfig({
+      OPENAI_API_KEY: 'sk-test',
+      CRUNCH_ALLOWED_CHANNELS: ' C1, dm ,',
+      CRUNCH_ALLOWED_USERS: 'U1',
+      SLACK_ALLOWED_TEAMS: 'T1,T2',
+      TEAMS_ALLOWED_TENANTS: 'tenant-a',
+      CRUNCH_ADMIN_CONTACT: '#it-help',
+      CRUNCH_BUDGET_USER_DAILY_USD: '0.50',
+      CRUNCH_BUDGET_CHANNEL_DAILY_USD: '$5',
+      CRUNCH_BUDGET_MONTHLY_USD: '100',
+      CRUNCH_PRICES: '{"models":{"my-gpt":{"input":1,"cachedInput":0.1,"output":4}},"sandboxes":{"1g":0.05}}',
+      CRUNCH_SHOW_COST: 'yes',
+      CRUNCH_RETENTION: '12h',
+      CRUNCH_AUDIT_LOG: 'stdout',
+      CRUNCH_AUDIT_TEXT: 'true',
+    }).governance;
+    expect(governance).toEqual({
+      allowedWorkspaces: { slack: ['T1', 'T2'], teams: ['tenant-a'] },
+      allowedChannels: ['C1', 'dm'],
+      allowedUsers: ['U1'],
+      adminContact: '#it-help',
+      prices: { models: { 'my-gpt': { input: 1, cachedInput: 0.1, output: 4 } }, sandboxes: { '1g': 0.05 } },
+      budgets: { userDailyUsd: 0.5, channelDailyUsd: 5, monthlyUsd: 100 },
+      showCost: true,
+      retentionMs: 12 * 3600_000,
+      auditLog: 'stdout',
+      auditText: true,
+    });
+    for (const [value, ms] of [['3s', 3000], ['90m', 5_400_000], ['30d', 2_592_000_000], ['2w', 1_209_600_000]] as const) {
+      expect(loadConfig({ OPENAI_API_KEY: 'k', CRUNCH_RETENTION: value }).governance.retentionMs).toBe(ms);
+    }
+  });
+
+  it('names malformed budgets, prices and retentions', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        OPENAI_API_KEY: 'k',
+        CRUNCH_BUDGET_USER_DAILY_USD: 'lots',
+        CRUNCH_BUDGET_MONTHLY_USD: '-3',
+        CRUNCH_PRICES: '{"models":{"x":{"input":"cheap"}}}',
+        CRUNCH_RETENTION: '30 days',
+      });
+    } catch (err) {
+      error = err;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/^CRUNCH_BUDGET_USER_DAILY_USD: must be a positive amount of US dollars/m);
+    expect(problems).toMatch(/^CRUNCH_BUDGET_MONTHLY_USD: must be a positive amount/m);
+    expect(problems).toMatch(/^CRUNCH_PRICES: US dollars per million tokens per model .*models\.x\.input/m);
+    expect(problems).toMatch(/^CRUNCH_RETENTION: must be a duration like 30d, 12h, 90m or 3s/m);
+    expect(() => loadConfig({ OPENAI_API_KEY: 'k', CRUNCH_PRICES: '{nope' })).toThrow(/CRUNCH_PRICES: must be JSON/);
+  });
+});
