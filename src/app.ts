@@ -175,13 +175,13 @@ export function governance(config: Config, logger: Logger): Governance {
 }
 
 /**
- * The audit log: bare JSON lines (no level, no pid) through pino's asynchronous writer, to a file (its folder
- * made if needed, appended to) or to stdout.
+ * The audit log: one JSON line per entry, through pino's file writer (SonicBoom), to a file (its folder made if
+ * needed, appended to) or to stdout. Written synchronously: a line must not be lost when the process dies, and
+ * there is one per turn.
  */
 function auditLog(target: string): AuditSink {
-  const destination = target === 'stdout' ? pino.destination({ fd: 1, sync: false }) : pino.destination({ dest: target, mkdir: true, append: true, sync: false });
-  const log = pino({ base: null, timestamp: false, formatters: { level: () => ({}) } }, destination);
-  return (entry) => log.info(entry);
+  const destination = target === 'stdout' ? pino.destination({ fd: 1, sync: true }) : pino.destination({ dest: target, mkdir: true, append: true, sync: true });
+  return (entry) => void destination.write(`${JSON.stringify(entry)}\n`);
 }
 
 /** Logs a background failure of the store at most once per 10 s per kind (a reconnecting client repeats itself). */

@@ -2,7 +2,7 @@ import { ErrorCode, type WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { DeliveryLedger, Presenter, Progress, Reply } from '../../src/core/index.js';
 import { defuseMentions, escapeSlack, portableFileName } from './markdown.js';
-import { codeFile, composeMessages, noticesBlock, type SlackMessage } from './render/compose.js';
+import { codeFile, composeMessages, type SlackMessage, smallPrint } from './render/compose.js';
 import { type Upload, uploadAll } from './render/uploads.js';
 import type { ResolvedSlackOptions, SlackAddress } from './types.js';
 
@@ -213,13 +213,13 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
     if (streamTs === undefined || streamBroken || longAnswer || messages.length !== 1 || reply.kind !== 'answer' || !reply.text.startsWith(sent)) return false;
     if (TABLE_DELIMITER_ROW.test(reply.text)) return false;
     const rest = reply.text.slice(sent.length);
-    const notices = noticesBlock(reply.notices);
+    const small = smallPrint(reply);
     try {
       await client.chat.stopStream({
         channel,
         ts: streamTs,
         ...(rest !== '' ? { markdown_text: defuseMentions(rest) } : {}),
-        ...(notices ? { blocks: [notices] as never } : {}),
+        ...(small.length > 0 ? { blocks: small as never } : {}),
       });
       await ledger.markPosted('text:0');
       return true;

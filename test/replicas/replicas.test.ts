@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeOpenAI, type ScriptRequest, startFakeOpenAI } from '../fakes/openai.js';
-import { deliverEvent, type FakeSlack, messageText, startFakeSlack } from '../fakes/slack.js';
+import { contextTexts, deliverEvent, type FakeSlack, messageText, startFakeSlack } from '../fakes/slack.js';
 import { buildCli, type RedisServer, type Replica, startRedis, startReplica, waitFor } from '../support/processes.js';
 
 /**
@@ -165,6 +165,33 @@ describe.runIf(haveRedis || process.env.CI)('replicas sharing Redis', { timeout:
     expect(Date.now() - stoppedAt).toBeLessThan(TAKEOVER_MS);
     expect(answers(message.thread)).toEqual(['answer to too long to drain']);
     expect(b.logs().some((l) => l['msg'] === 'resuming a turn an earlier attempt did not finish')).toBe(true);
+  });
+
+  it('holds a budget across replicas: spent on one, refused on the other with no model call; both write the audit log', async () => {
+    const audit = join(dir, `audit-${run}-${seq}.jsonl`);
+    const governed = { CRUNCH_BUDGET_USER_DAILY_USD: '0.001', CRUNCH_AUDIT_LOG: audit, CRUNCH_SHOW_COST: 'true' };
+    const [a, b] = [await replica(store(), governed), await replica(store(), governed)];
+    model(() => 50);
+    const first = dm('first question');
+    expect((await send(a, first.payload)).status).toBe(200);
+    await waitFor(() => answers(first.thread).length > 0, 10_000, 'the first answer');
+    expect(answers(first.thread)).toEqual(['answer to first question']);
+    const answered = slack.thread('D0ALICE001', first.thread).filter((m) => !m.streaming);
+    expect(answered.flatMap((m) => contextTexts(m))).toEqual([expect.stringMatching(/^[\d,]+ tokens · 1 sandbox session · ≈ \$0\.03$/)]);
+    const second = dm('second question');
+    expect((await send(b, second.payload)).status).toBe(200);
+    await waitFor(() => answers(second.thread).length > 0, 10_000, 'the refusal');
+    expect(answers(second.thread)).toEqual([expect.stringMatching(/^You have used today's Crunch budget \(\$0\.001 a person a day\)\. It resets at midnight UTC/)]);
+    expect(openai.requests.filter((r) => r.method === 'POST' && r.path === '/v1/responses')).toHaveLength(1);
+
+    await waitFor(async () => (await readFile(audit, 'utf8').catch(() => '')).trim().split('\n').length === 2, 5000, 'two audit lines');
+    const written = await readFile(audit, 'utf8');
+    const lines = written.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((l) => [l['outcome'], l['reason'] ?? null, l['user']])).toEqual([
+      ['answered', null, 'U0ALICE001'],
+      ['refused', 'budget', 'U0ALICE001'],
+    ]);
+    for (const secret of [openai.apiKey, slack.botToken, slack.signingSecret, 'first question']) expect(written).not.toContain(secret);
   });
 
   it('says so while Redis is down (Slack retries, the person is told, SIGTERM still exits), and carries on once it is back', async () => {

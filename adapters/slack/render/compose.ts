@@ -22,17 +22,25 @@ export function composeMessages(reply: Reply): { messages: SlackMessage[]; longA
     text: chunk,
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: chunk }, expand: true }],
   }));
-  const context = noticesBlock(reply.notices);
-  if (context !== undefined) {
+  const small = smallPrint(reply);
+  if (small.length > 0) {
     const last = messages[messages.length - 1];
-    if (last !== undefined) last.blocks.push(context);
-    else messages.push({ text: reply.notices.map((n) => markdownToSlack(n)).join('\n').slice(0, MAX_MESSAGE_CHARS), blocks: [context] });
+    if (last !== undefined) last.blocks.push(...small);
+    else messages.push({ text: [...reply.notices.map((n) => markdownToSlack(n)), reply.receipt ?? ''].join('\n').trim().slice(0, MAX_MESSAGE_CHARS), blocks: small });
   }
   return { messages, longAnswer };
 }
 
+/** What an answer ends with in small print: its notices, then its receipt (CRUNCH_SHOW_COST). */
+export function smallPrint(reply: Reply): Record<string, unknown>[] {
+  const notices = noticesBlock(reply.notices);
+  // Plain text: a receipt has nothing to format, and nothing in it can become a mention or a link.
+  const receipt = reply.receipt === undefined ? undefined : { type: 'context', elements: [{ type: 'plain_text', text: reply.receipt.slice(0, MAX_MESSAGE_CHARS), emoji: false }] };
+  return [...(notices ? [notices] : []), ...(receipt ? [receipt] : [])];
+}
+
 /** The reply's notices (skipped files and the like) as one small-print context block, or undefined when none. */
-export function noticesBlock(notices: string[]): Record<string, unknown> | undefined {
+function noticesBlock(notices: string[]): Record<string, unknown> | undefined {
   if (notices.length === 0) return undefined;
   const lines = notices.map((n) => markdownToSlack(n).slice(0, MAX_MESSAGE_CHARS));
   const elements = lines.slice(0, CONTEXT_ELEMENTS - 1);
