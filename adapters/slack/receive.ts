@@ -101,6 +101,7 @@ export function buildTurn(team: string, event: SlackMessageEvent, bot: BotIdenti
     files,
     platformData: { ...address },
     ...(twin !== undefined ? { twin } : {}),
+    ...(inChannel ? {} : { direct: true }),
   };
 }
 

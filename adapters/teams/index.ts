@@ -118,17 +118,14 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
       return reply(403, { error: 'channel_not_supported' });
     }
     if (activity.type === 'invoke') return invoke(activity, res);
-    const received = receiveActivity(activity, { allowedTenants: config.allowedTenants });
+    const received = receiveActivity(activity);
     if (received.kind === 'ignore') {
       logger.debug({ reason: received.reason }, 'teams activity ignored');
       return reply(200);
     }
     const reference = TurnContext.getConversationReference(activity) as ConversationReference;
     if (received.kind === 'refuse') {
-      logger.warn(
-        { tenant: received.tenantId, reason: received.reason },
-        received.reason === 'conflict' ? 'teams tenant refused: channelData names another tenant than the conversation' : 'teams tenant not in TEAMS_ALLOWED_TENANTS: refused',
-      );
+      logger.warn({ tenant: received.tenantId }, 'teams tenant refused: channelData names another tenant than the conversation');
       track(turns.run(reference, async (io) => void (await io.send({ type: 'message', text: TENANT_REFUSAL }))));
       return reply(200);
     }

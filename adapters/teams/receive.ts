@@ -14,15 +14,12 @@ import {
 
 /**
  * Teams activity → Turn, with small pure filters (bolt-style): only messages, never the bot's own, only
- * mentions outside personal chat, only allowed tenants. No I/O: files are only described (opened by
+ * mentions outside personal chat, never a tenant that contradicts itself. TEAMS_ALLOWED_TENANTS is the core's
+ * workspace allow-list for Teams (it refuses with one line, and the audit log records it). No I/O: files are only described (opened by
  * prepare.ts in whichever worker runs the turn), and files Teams only hints at (channel and group-chat files
  * live in SharePoint) go into the turn's data as `fileHints`.
  */
 export type Received = { kind: 'ignore'; reason: string } | { kind: 'refuse'; tenantId: string | undefined; reason: TenantRefusal } | { kind: 'turn'; turn: Turn };
-
-export interface ReceiveOptions {
-  allowedTenants: string[];
-}
 
 /**
  * Why an authenticated activity is not for this adapter, or undefined when it is. A Bot Framework token only
@@ -73,14 +70,14 @@ export function isTenantAllowed(tenantId: string | undefined, allowed: string[])
   return tenantId !== undefined && allowed.some((t) => t.toLowerCase() === tenantId.toLowerCase());
 }
 
-export function receiveActivity(activity: Partial<Activity>, options: ReceiveOptions): Received {
+export function receiveActivity(activity: Partial<Activity>): Received {
   if (activity.type !== 'message') return { kind: 'ignore', reason: `activity type ${activity.type ?? 'none'}` };
   const botId = activity.recipient?.id;
   if (activity.from?.id !== undefined && activity.from.id === botId) return { kind: 'ignore', reason: 'own message' };
   const conversationId = activity.conversation?.id;
   if (conversationId === undefined || activity.id === undefined) return { kind: 'ignore', reason: 'no conversation or id' };
 
-  const tenant = checkTenant(activity, options.allowedTenants);
+  const tenant = checkTenant(activity, []);
   if (!tenant.ok) return { kind: 'refuse', tenantId: tenant.tenantId, reason: tenant.reason };
   const { tenantId } = tenant;
 
@@ -124,6 +121,7 @@ export function receiveActivity(activity: Partial<Activity>, options: ReceiveOpt
     text: cleanIncomingText(rawText, botMentions, activity.recipient?.name),
     files,
     platformData: data as unknown as { [key: string]: Json },
+    ...(scope === 'personal' ? { direct: true } : {}),
   };
   return { kind: 'turn', turn };
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CrunchError } from '../../src/core/index.js';
+import { CrunchError, type Governance } from '../../src/core/index.js';
 import type { FakeEngine } from '../fakes/engine.js';
 
 /**
@@ -30,14 +30,20 @@ export interface AdapterDriver {
   close(): Promise<void>;
 }
 
-export function adapterContract(name: string, open: () => Promise<AdapterDriver>): void {
+export interface DriverOptions {
+  /** The admin's rules the core applies (allow-lists, budgets, receipts). */
+  governance?: Partial<Governance>;
+}
+
+export function adapterContract(name: string, open: (options?: DriverOptions) => Promise<AdapterDriver>): void {
   describe(`Adapter contract: ${name}`, () => {
     let d: AdapterDriver;
+    const others: AdapterDriver[] = [];
     beforeEach(async () => {
       d = await open();
     });
     afterEach(async () => {
-      await d.close();
+      await Promise.all([d, ...others.splice(0)].map((driver) => driver.close()));
     });
 
     it('answers a message in its conversation', async () => {
@@ -88,6 +94,16 @@ export function adapterContract(name: string, open: () => Promise<AdapterDriver>
       await d.settle();
       expect(d.engine.calls.map((c) => c.text)).toEqual(['one', 'two', 'three']);
       expect(d.answers(first)).toEqual(['First.', 'Second.', 'Third.']);
+    });
+
+    it('answers a person outside the allow-list with one line naming whom to ask, and runs nothing', async () => {
+      const governed = await open({ governance: { access: { workspaces: {}, channels: [], users: ['U-SOMEONE-ELSE'], adminContact: '#crunch-help' } } });
+      others.push(governed);
+      const m = governed.message('plot revenue', { file: { name: 'revenue.csv', data: Buffer.from('month,revenue\n') } });
+      expect(await governed.send(m)).toBe(200);
+      await governed.settle();
+      expect(governed.answers(m)).toEqual(['Crunch is not enabled for you yet. Ask #crunch-help for access.']);
+      expect(governed.engine.calls).toEqual([]);
     });
 
     it('turns an engine failure into one friendly message', async () => {

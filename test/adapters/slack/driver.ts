@@ -1,10 +1,10 @@
-import type { AdapterDriver, Delivery } from '../../contracts/adapter.contract.js';
+import type { AdapterDriver, Delivery, DriverOptions } from '../../contracts/adapter.contract.js';
 import { messageText } from '../../fakes/slack.js';
 import { startHarness } from './harness.js';
 
 /** The Slack adapter as the adapter contract drives it: direct messages over the HTTP Events API. */
-export async function slackDriver(): Promise<AdapterDriver> {
-  const h = await startHarness();
+export async function slackDriver(options: DriverOptions = {}): Promise<AdapterDriver> {
+  const h = await startHarness({}, undefined, options.governance);
   let seq = 0;
   const root = (d: Delivery) => String((d.payload['event'] as { thread_ts?: string; ts: string }).thread_ts ?? (d.payload['event'] as { ts: string }).ts);
   const channel = (d: Delivery) => d.conversation;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createSlackAdapter, type SlackAdapter, type SlackAdapterConfig } from '../../../adapters/slack/index.js';
-import { type Core, createCore, openStorage, type Storage, type Store } from '../../../src/core/index.js';
+import { type Core, createCore, type Governance, openGovernance, openStorage, type Storage, type Store } from '../../../src/core/index.js';
 import { type BotServer, startServer } from '../../../src/server/index.js';
 import { type DeliverOptions, deliverEvent, type FakeSlack, startFakeSlack } from '../../fakes/slack.js';
 import { memoryLogger } from '../../support/logger.js';
@@ -49,7 +49,7 @@ export type HarnessConfig = Partial<SlackAdapterConfig> | ((fake: FakeSlack) => 
  * with a scripted engine, or the given backend. HTTP Events API unless the config sets `appToken` (Socket Mode:
  * `fake.socket` then delivers the events).
  */
-export async function startHarness(config: HarnessConfig = {}, backend?: Backend): Promise<Harness> {
+export async function startHarness(config: HarnessConfig = {}, backend?: Backend, governance: Partial<Governance> = {}): Promise<Harness> {
   const fake = await startFakeSlack();
   const engine = createFakeEngine();
   const { logger, lines } = memoryLogger();
@@ -66,6 +66,7 @@ export async function startHarness(config: HarnessConfig = {}, backend?: Backend
       limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 },
       logger,
       concurrency: 8,
+      governance: openGovernance(governance),
     });
   } else {
     ({ core, store } = backend);

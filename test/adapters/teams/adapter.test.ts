@@ -236,8 +236,8 @@ describe('teams end to end: security', () => {
     const s = await stack({ config: { allowedTenants: ['11111111-2222-4333-8444-555555555555'] } });
     await s.ask(s.fixture('personal-text'));
     expect(s.openai.requests).toHaveLength(0);
-    expect(postedTexts(s.fake)).toEqual([expect.stringContaining('only available to specific organisations')]);
-    expect(s.logs().some((l) => l.tenant === TENANT && String(l.msg).includes('refused'))).toBe(true);
+    expect(postedTexts(s.fake)).toEqual(['Crunch is not enabled for this workspace. Ask your workspace admin if you need it here.']);
+    expect(s.logs().some((l) => l.workspace === TENANT && String(l.msg).includes('refused'))).toBe(true);
   });
 
   it('works with authentication off, and says so loudly', async () => {

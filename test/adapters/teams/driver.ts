@@ -1,9 +1,9 @@
-import type { AdapterDriver, Delivery } from '../../contracts/adapter.contract.js';
+import type { AdapterDriver, Delivery, DriverOptions } from '../../contracts/adapter.contract.js';
 import { startStack } from './harness.js';
 
 /** The Teams adapter as the adapter contract drives it: personal chats, files as download links. */
-export async function teamsDriver(): Promise<AdapterDriver> {
-  const s = await startStack({ script: {} });
+export async function teamsDriver(options: DriverOptions = {}): Promise<AdapterDriver> {
+  const s = await startStack({ script: {}, ...(options.governance ? { governance: options.governance } : {}) });
   let seq = 0;
   return {
     engine: s.engine,

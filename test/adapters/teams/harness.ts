@@ -4,7 +4,7 @@ import { deflateSync } from 'node:zlib';
 import { pino, type Logger } from 'pino';
 import { afterEach } from 'vitest';
 import { createTeamsAdapter, type TeamsAdapterConfig, type TeamsChatAdapter } from '../../../adapters/teams/index.js';
-import { type Core, createCore, openStorage, type RouteHandler, type Store } from '../../../src/core/index.js';
+import { type Core, createCore, type Governance, openGovernance, openStorage, type RouteHandler, type Store } from '../../../src/core/index.js';
 import { createFakeEngine, type FakeEngine, type FakeScript } from '../../fakes/engine.js';
 import { startServer, type BotServer } from '../../../src/server/index.js';
 import type { FakeOpenAI } from '../../fakes/openai.js';
@@ -47,6 +47,8 @@ export interface StackOptions {
   fake?: FakeTeamsOptions;
   /** Use a scripted engine instead of the real responses engine + fake OpenAI. */
   script?: FakeScript;
+  /** The admin's rules, with a scripted engine (TEAMS_ALLOWED_TENANTS comes from `config.allowedTenants`). */
+  governance?: Partial<Governance>;
 }
 
 export const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -74,8 +76,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let openai: FakeOpenAI | undefined;
   let closeCore: () => Promise<void>;
   const engine = createFakeEngine(options.script ?? { text: 'ok' });
+  const tenants = options.config?.allowedTenants ?? [];
   if (options.script === undefined) {
-    const crunch = await startCrunchStack({ CRUNCH_MAX_FILE_BYTES: String(5 * 1024 * 1024) });
+    const crunch = await startCrunchStack({ CRUNCH_MAX_FILE_BYTES: String(5 * 1024 * 1024), TEAMS_ALLOWED_TENANTS: tenants.join(',') });
     ({ core, store, logger } = crunch.crunch);
     logs = crunch.logs;
     openai = crunch.openai;
@@ -97,7 +100,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logs = () => lines;
     const storage = await openStorage('memory://', { dedupeMs: 60 * 60_000, joinedMs: 60 * 60_000 });
     store = storage.store;
-    core = createCore({ store, inbox: storage.inbox, engine, limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 }, logger, concurrency: 8 });
+    core = createCore({
+      store,
+      inbox: storage.inbox,
+      engine,
+      limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 },
+      logger,
+      concurrency: 8,
+      // TEAMS_ALLOWED_TENANTS, as the app hands it to the core.
+      governance: openGovernance({
+        ...options.governance,
+        access: { workspaces: { teams: tenants }, channels: [], users: [], adminContact: undefined, ...options.governance?.access },
+      }),
+    });
     core.start();
     closeCore = async () => {
       await core.stop(0);

@@ -17,12 +17,11 @@ function fixture(name: string): Record<string, any> {
   return JSON.parse(text) as Record<string, any>;
 }
 
-const options = { allowedTenants: [] };
 const dataOf = (r: { turn: { platformData: unknown } }) => r.turn.platformData as unknown as TeamsTurnData;
 
 describe('receiveActivity', () => {
   it('keys a personal chat by its conversation, with a download-info file', () => {
-    const r = receiveActivity(fixture('personal-file'), options);
+    const r = receiveActivity(fixture('personal-file'));
     if (r.kind !== 'turn') throw new Error(r.kind);
     expect(dataOf(r).scope).toBe('personal');
     // Where to answer, for whichever worker runs the turn: the conversation reference, as plain JSON.
@@ -37,8 +36,8 @@ describe('receiveActivity', () => {
   });
 
   it('keys a channel message by the reply-chain root, for the root and for replies', () => {
-    const root = receiveActivity(fixture('channel-mention'), options);
-    const reply = receiveActivity(fixture('channel-reply'), options);
+    const root = receiveActivity(fixture('channel-mention'));
+    const reply = receiveActivity(fixture('channel-reply'));
     if (root.kind !== 'turn' || reply.kind !== 'turn') throw new Error('not turns');
     expect(root.turn.conversation.thread).toBe('1772449200100');
     expect(reply.turn.conversation).toEqual(root.turn.conversation);
@@ -48,7 +47,7 @@ describe('receiveActivity', () => {
   });
 
   it('keeps pasted images as attachments and does not double count the HTML copy', () => {
-    const r = receiveActivity(fixture('inline-image'), options);
+    const r = receiveActivity(fixture('inline-image'));
     if (r.kind !== 'turn') throw new Error(r.kind);
     expect(r.turn.files.map((f) => [f.name, f.source])).toEqual([
       ['pasted-image-1.png', { kind: 'image', url: 'https://smba.trafficmanager.net/emea/v3/attachments/0-weu-d3/views/original' }],
@@ -57,30 +56,33 @@ describe('receiveActivity', () => {
   });
 
   it('reports channel file links as hints', () => {
-    const r = receiveActivity(fixture('channel-file-link'), options);
+    const r = receiveActivity(fixture('channel-file-link'));
     if (r.kind !== 'turn') throw new Error(r.kind);
     expect(r.turn.files).toEqual([]);
     expect(dataOf(r).fileHints.map((h) => h.name)).toEqual(['Q3 budget.xlsx', 'the attached file']);
   });
 
   it('ignores non-messages, its own messages and unmentioned channel messages', () => {
-    expect(receiveActivity({ ...fixture('personal-text'), type: 'conversationUpdate' }, options).kind).toBe('ignore');
+    expect(receiveActivity({ ...fixture('personal-text'), type: 'conversationUpdate' }).kind).toBe('ignore');
     const own = fixture('personal-text');
     own.from = own.recipient;
-    expect(receiveActivity(own, options).kind).toBe('ignore');
+    expect(receiveActivity(own).kind).toBe('ignore');
     const unmentioned = fixture('channel-mention');
     unmentioned.entities = [];
     unmentioned.text = 'hello team';
-    expect(receiveActivity(unmentioned, options)).toEqual({ kind: 'ignore', reason: 'bot not mentioned' });
+    expect(receiveActivity(unmentioned)).toEqual({ kind: 'ignore', reason: 'bot not mentioned' });
   });
 
-  it('refuses tenants outside the allow-list, and messages without a tenant when a list is set', () => {
-    expect(receiveActivity(fixture('personal-text'), { ...options, allowedTenants: ['other'] }).kind).toBe('refuse');
-    expect(receiveActivity(fixture('personal-text'), { ...options, allowedTenants: [TENANT.toUpperCase()] }).kind).toBe('turn');
+  it('names the tenant as the workspace (the core\'s allow-list checks it), "unknown" without one, and marks personal chats direct', () => {
+    const received = receiveActivity(fixture('personal-text'));
+    expect(received.kind === 'turn' && [received.turn.conversation.workspace, received.turn.direct]).toEqual([TENANT, true]);
     const noTenant = fixture('personal-text');
     delete noTenant.conversation.tenantId;
     delete noTenant.channelData;
-    expect(receiveActivity(noTenant, { ...options, allowedTenants: [TENANT] }).kind).toBe('refuse');
+    const unknown = receiveActivity(noTenant);
+    expect(unknown.kind === 'turn' && unknown.turn.conversation.workspace).toBe('unknown');
+    const channel = receiveActivity(fixture('channel-mention'));
+    expect(channel.kind === 'turn' && channel.turn.direct).toBeUndefined();
   });
 });
 
