@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /** Who may use Crunch, what it may spend, how long data lives, the audit log (README, "For admins"). */
 
-const list = z
+/** Comma-separated ids, trimmed, empties dropped. */
+export const commaList = z
   .string()
   .optional()
   .transform((v) =>
@@ -76,9 +77,9 @@ const flag = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 export const governanceEnv = {
-  CRUNCH_ALLOWED_CHANNELS: list,
-  CRUNCH_ALLOWED_USERS: list,
-  SLACK_ALLOWED_TEAMS: list,
+  CRUNCH_ALLOWED_CHANNELS: commaList,
+  CRUNCH_ALLOWED_USERS: commaList,
+  SLACK_ALLOWED_TEAMS: commaList,
   CRUNCH_ADMIN_CONTACT: text,
   CRUNCH_PRICES: pricesJson,
   CRUNCH_BUDGET_USER_DAILY_USD: usd,

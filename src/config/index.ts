@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { governanceConfig, type GovernanceConfig, governanceEnv } from './governance.js';
+import { commaList, governanceConfig, type GovernanceConfig, governanceEnv } from './governance.js';
 import { localConfig, type LocalConfig, localEngineEnv } from './local.js';
 
 export type { GovernanceConfig } from './governance.js';
@@ -71,13 +71,13 @@ const schema = z.object({
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_APP_TOKEN: optionalString,
   SLACK_API_URL: optionalString.pipe(url.optional()),
-  SLACK_ALLOWED_BOT_IDS: optionalString,
+  SLACK_ALLOWED_BOT_IDS: commaList,
 
   MicrosoftAppId: optionalString,
   MicrosoftAppPassword: optionalString,
   MicrosoftAppType: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).optional(),
   MicrosoftAppTenantId: optionalString,
-  TEAMS_ALLOWED_TENANTS: optionalString,
+  TEAMS_ALLOWED_TENANTS: commaList,
   TEAMS_GRAPH_FILES: flag(false),
   TEAMS_STREAMING: flag(true),
   TEAMS_FILE_CONSENT: flag(true),
@@ -193,10 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       problems.push('SLACK_APP_TOKEN: must be an app-level token starting with xapp- (Socket Mode)');
     if (e.SLACK_APP_TOKEN === undefined && e.SLACK_SIGNING_SECRET === undefined)
       problems.push('SLACK_SIGNING_SECRET: required for the HTTP Events API (or set SLACK_APP_TOKEN for Socket Mode)');
-    const allowedBotIds = (e.SLACK_ALLOWED_BOT_IDS ?? '')
-      .split(',')
-      .map((id) => id.trim())
-      .filter((id) => id !== '');
+    const allowedBotIds = e.SLACK_ALLOWED_BOT_IDS;
     const notBotIds = allowedBotIds.filter((id) => !/^B[A-Z0-9]+$/.test(id));
     if (notBotIds.length > 0)
       problems.push(
@@ -209,7 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       apiUrl: e.SLACK_API_URL,
       allowedBotIds,
     };
-  } else if (e.SLACK_APP_TOKEN !== undefined || e.SLACK_SIGNING_SECRET !== undefined || e.SLACK_ALLOWED_BOT_IDS !== undefined) {
+  } else if (e.SLACK_APP_TOKEN !== undefined || e.SLACK_SIGNING_SECRET !== undefined || e.SLACK_ALLOWED_BOT_IDS.length > 0) {
     problems.push('SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN, SLACK_SIGNING_SECRET or SLACK_ALLOWED_BOT_IDS is set');
   }
 
@@ -231,10 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const allowedTenants = (e.TEAMS_ALLOWED_TENANTS ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
+  const allowedTenants = e.TEAMS_ALLOWED_TENANTS;
   return {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
