@@ -49,6 +49,8 @@ export interface StackOptions {
   script?: FakeScript;
   /** The admin's rules, with a scripted engine (TEAMS_ALLOWED_TENANTS comes from `config.allowedTenants`). */
   governance?: Partial<Governance>;
+  /** More configuration for the real app stack (without `script`), e.g. CRUNCH_ENGINE=local. */
+  crunchEnv?: Record<string, string>;
 }
 
 export const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -78,7 +80,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const engine = createFakeEngine(options.script ?? { text: 'ok' });
   const tenants = options.config?.allowedTenants ?? [];
   if (options.script === undefined) {
-    const crunch = await startCrunchStack({ CRUNCH_MAX_FILE_BYTES: String(5 * 1024 * 1024), TEAMS_ALLOWED_TENANTS: tenants.join(',') });
+    const crunch = await startCrunchStack({ CRUNCH_MAX_FILE_BYTES: String(5 * 1024 * 1024), TEAMS_ALLOWED_TENANTS: tenants.join(','), ...options.crunchEnv });
     ({ core, store, logger } = crunch.crunch);
     logs = crunch.logs;
     openai = crunch.openai;
