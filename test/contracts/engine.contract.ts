@@ -59,6 +59,11 @@ export function engineContract(name: string, open: () => Promise<EngineDriver>, 
       expect(result.progress.some((p) => p.type === 'status')).toBe(true);
       expect(result.progress.map((p) => (p.type === 'text' ? p.delta : '')).join('')).toBe(result.text);
       expect(result.session.engine).toBe(driver.engine.name);
+      // The provider's count of what the turn consumed, for prices, budgets and the usage log.
+      expect(result.usage).toMatchObject({ model: expect.any(String), inputTokens: expect.any(Number), outputTokens: expect.any(Number) });
+      expect(result.usage!.inputTokens).toBeGreaterThan(0);
+      expect(result.usage!.outputTokens).toBeGreaterThan(0);
+      expect(result.usage!.cachedTokens).toBeLessThanOrEqual(result.usage!.inputTokens);
     });
 
     it('returns a PNG chart that openOutput streams, later', { timeout: timeoutMs }, async () => {
@@ -126,11 +131,13 @@ export function engineContract(name: string, open: () => Promise<EngineDriver>, 
       expect(Date.now() - aborted).toBeLessThan(2000);
     });
 
-    it('forgets a session it made (best effort, repeatable)', { timeout: timeoutMs }, async () => {
+    it('forgets a session it made, says what it removed, and finds nothing left the second time', { timeout: timeoutMs }, async () => {
       driver.answer({ text: 'Hello.' });
       const result = await run('hi');
-      await driver.engine.forget?.(result.session);
-      await driver.engine.forget?.(result.session);
+      const first = await driver.engine.forget?.(result.session);
+      expect(first).toMatchObject({ sandboxes: 1, context: true, failed: 0 });
+      const again = await driver.engine.forget?.(result.session);
+      expect(again?.failed).toBe(0);
       driver.answer({ text: 'Hello again.' });
       const fresh = await run('hi');
       expect(fresh.session.contextId).not.toBe(result.session.contextId);
