@@ -19,7 +19,7 @@ export interface AdapterDriver {
   message(text: string, options?: { after?: Delivery; file?: { name: string; data: Buffer } }): Delivery;
   /** Delivers it as the platform would; resolves with the HTTP status the platform got. */
   send(delivery: Delivery): Promise<number>;
-  /** The answers the person sees in that conversation, finished ones, in order. */
+  /** The messages the person sees in that conversation, finished ones, in order. */
   answers(delivery: Delivery): string[];
   /** The titles of the charts and the names of the files posted there. */
   outputs(delivery: Delivery): string[];
@@ -88,6 +88,30 @@ export function adapterContract(name: string, open: () => Promise<AdapterDriver>
       await d.settle();
       expect(d.engine.calls.map((c) => c.text)).toEqual(['one', 'two', 'three']);
       expect(d.answers(first)).toEqual(['First.', 'Second.', 'Third.']);
+    });
+
+    it('shows one message per answer: the progress it showed becomes the answer, and nothing says it is done', async () => {
+      const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea73581e40000000049454e44ae426082', 'hex');
+      d.engine.script.push({
+        statuses: ['reading revenue.csv…', 'running code…'],
+        deltas: ['The total ', 'is 220.'],
+        text: 'The total is 220.',
+        outputs: [{ name: 'chart.png', title: 'Revenue', data: png }],
+        code: [{ code: 'df.revenue.sum()', output: '220' }],
+      });
+      const m = d.message('sum the revenue and plot it');
+      await d.send(m);
+      await d.settle();
+      expect(d.answers(m)).toEqual(['The total is 220.']);
+      expect(d.outputs(m)).toContain('Revenue');
+    });
+
+    it('turns an engine failure into one friendly message, in place of the part of the answer it showed', async () => {
+      d.engine.script.push({ statuses: ['running code…'], deltas: ['The first half of an'], fail: new CrunchError('engine_unavailable', 'The AI service is not answering right now.') });
+      const m = d.message('anything');
+      await d.send(m);
+      await d.settle();
+      expect(d.answers(m)).toEqual([expect.stringContaining('The AI service is not answering right now.')]);
     });
 
     it('turns an engine failure into one friendly message', async () => {

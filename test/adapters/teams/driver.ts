@@ -1,5 +1,5 @@
 import type { AdapterDriver, Delivery } from '../../contracts/adapter.contract.js';
-import { startStack } from './harness.js';
+import { shownTexts, startStack } from './harness.js';
 
 /** The Teams adapter as the adapter contract drives it: personal chats, files as download links. */
 export async function teamsDriver(): Promise<AdapterDriver> {
@@ -23,16 +23,16 @@ export async function teamsDriver(): Promise<AdapterDriver> {
     async send(delivery) {
       return (await s.send(delivery.payload)).status;
     },
-    answers: (d: Delivery) =>
-      s.fake
-        .messages(d.conversation)
-        .map((r) => String(r.activity.text ?? ''))
-        .filter((text) => text !== '' && !text.startsWith('⏳')),
+    answers: (d: Delivery) => shownTexts(s.fake, d.conversation),
     outputs: (d) =>
-      s.fake
-        .messages(d.conversation)
-        .flatMap((r) => (r.activity.attachments ?? []) as { contentType: string; name?: string; content: Record<string, any> }[])
-        .map((a) => a.name ?? a.content?.['body']?.[0]?.text ?? ''),
+      s.fake.shown(d.conversation).flatMap((m) =>
+        ((m.activity.attachments ?? []) as { contentType: string; name?: string; content: Record<string, any> }[]).flatMap((a) => {
+          if (a.name !== undefined) return [a.name];
+          const body = (a.content?.['body'] ?? []) as Array<{ type: string; altText?: string; text?: string }>;
+          // Charts by their alt text, linked files by their link text.
+          return body.flatMap((e) => (e.type === 'Image' ? [e.altText ?? ''] : [...String(e.text ?? '').matchAll(/\[([^\]]+)\]\(http/g)].map((l) => l[1]!)));
+        }),
+      ),
     calls: (d) => s.fake.recorded.filter((r) => r.conversationId.startsWith(d.conversation)).length,
     settle: () => s.settle(),
     close: () => s.close(),

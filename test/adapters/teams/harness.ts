@@ -194,16 +194,28 @@ export function uploadedFiles(s: Stack): Array<{ filename: string; data: Buffer 
   return [...s.openai.files.values()].map((f) => ({ filename: f.filename, data: f.data }));
 }
 
-/** The text of the messages the bot posted, in order, skipping the status message. */
-export function postedTexts(fake: FakeTeams): string[] {
-  return fake.messages().map((r) => String(r.activity.text ?? '')).filter((t) => !t.startsWith('⏳'));
+/**
+ * What each message the chat shows reads, oldest first: its text, or its card's TextBlocks (the code behind
+ * "Show the code" aside), joined by blank lines.
+ */
+export function shownTexts(fake: FakeTeams, conversationPrefix?: string): string[] {
+  return fake.shown(conversationPrefix).map((m) => {
+    if (typeof m.activity.text === 'string' && m.activity.text !== '') return m.activity.text;
+    return cardsOf(m.activity)
+      .flatMap((c) => (c.body ?? []) as Array<Record<string, any>>)
+      .filter((e) => e.type === 'TextBlock')
+      .map((e) => String(e.text))
+      .join('\n\n');
+  });
 }
 
-/** Adaptive Cards the bot posted, in order. */
-export function postedCards(fake: FakeTeams): Array<Record<string, any>> {
-  return fake
-    .messages()
-    .flatMap((r) => (r.activity.attachments ?? []) as Array<{ contentType: string; content: Record<string, any> }>)
+/** The Adaptive Cards of the messages the chat shows, oldest first. */
+export function shownCards(fake: FakeTeams, conversationPrefix?: string): Array<Record<string, any>> {
+  return fake.shown(conversationPrefix).flatMap((m) => cardsOf(m.activity));
+}
+
+function cardsOf(activity: Record<string, any>): Array<Record<string, any>> {
+  return ((activity.attachments ?? []) as Array<{ contentType: string; content: Record<string, any> }>)
     .filter((a) => a.contentType === 'application/vnd.microsoft.card.adaptive')
     .map((a) => a.content);
 }
