@@ -21,5 +21,6 @@ export { createCore, DEDUPE_TTL_MS, JOINED_TTL_MS } from './journey/index.js';
 export { Intake } from './journey/intake.js';
 export { metrics, registry } from './metrics.js';
 export type { FileLimits } from './files.js';
-export { SUPPORTED_EXTENSIONS, formatDuration, helpText } from './files.js';
+export { SUPPORTED_EXTENSIONS, formatDuration, greetingText, helpText } from './files.js';
 export { downloadBody } from './download.js';
+export { greetOnce } from './greeting.js';

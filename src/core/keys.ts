@@ -11,6 +11,11 @@ export const keys = {
   twin: (messageKey: string) => `twin:${messageKey}`,
   /** What a turn's delivery has done so far (DeliveryLedger), across attempts. */
   delivery: (messageKey: string) => `delivery:${messageKey}`,
+  /**
+   * Claimed when a person was greeted (`who`: "teams:<personal conversation id>", "slack:<team>:<user>"), so that
+   * the greeting is sent once per install or person, across restarts and replicas.
+   */
+  greeted: (who: string) => `greeted:${who}`,
   /** A Teams file consent offer, and its settled claim. */
   teamsOffer: (offerId: string) => `teams:offer:${offerId}`,
   teamsOfferSettled: (offerId: string) => `teams:offer:${offerId}:settled`,

@@ -17,9 +17,15 @@ export interface AdapterDriver {
   engine: FakeEngine;
   /** A message from a person: in a new conversation, or in the conversation of `after`. */
   message(text: string, options?: { after?: Delivery; file?: { name: string; data: Buffer } }): Delivery;
+  /**
+   * The platform's event for a person opening Crunch for the first time (Teams: installed in their personal
+   * chat; Slack: its App Home's Messages tab), in their one-to-one conversation with it. Called again for the
+   * same person, it is the platform telling it again (Teams tells an install twice).
+   */
+  opened(person: string): Delivery;
   /** Delivers it as the platform would; resolves with the HTTP status the platform got. */
   send(delivery: Delivery): Promise<number>;
-  /** The messages the person sees in that conversation, finished ones, in order. */
+  /** The messages the person sees in that conversation (for a message: its answers; for `opened`: the greeting), in order. */
   answers(delivery: Delivery): string[];
   /** The titles of the charts and the names of the files posted there. */
   outputs(delivery: Delivery): string[];
@@ -112,6 +118,24 @@ export function adapterContract(name: string, open: () => Promise<AdapterDriver>
       await d.send(m);
       await d.settle();
       expect(d.answers(m)).toEqual([expect.stringContaining('The AI service is not answering right now.')]);
+    });
+
+    it('greets a person once when they first open Crunch: what it does, an example and the file types, running nothing', async () => {
+      const alice = d.opened('alice');
+      expect(await d.send(alice)).toBe(200);
+      await d.settle();
+      expect(await d.send(d.opened('alice'))).toBe(200);
+      await d.settle();
+      const [greeting, ...more] = d.answers(alice);
+      expect(more).toEqual([]);
+      expect(greeting).toContain('Crunch');
+      expect(greeting).toContain('plot revenue by month');
+      expect(greeting).toMatch(/csv.*xlsx/);
+      expect(d.engine.calls).toEqual([]);
+      const bob = d.opened('bob');
+      await d.send(bob);
+      await d.settle();
+      expect(d.answers(bob)).toHaveLength(1);
     });
 
     it('turns an engine failure into one friendly message', async () => {

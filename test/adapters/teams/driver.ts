@@ -1,10 +1,15 @@
 import type { AdapterDriver, Delivery } from '../../contracts/adapter.contract.js';
 import { shownTexts, startStack } from './harness.js';
 
-/** The Teams adapter as the adapter contract drives it: personal chats, files as download links. */
+/**
+ * The Teams adapter as the adapter contract drives it: personal chats, files as download links. A person
+ * opening Crunch is its install in their personal chat, which Teams tells twice: `conversationUpdate` adding
+ * the bot, then `installationUpdate` "add"; the driver sends them in turn.
+ */
 export async function teamsDriver(): Promise<AdapterDriver> {
   const s = await startStack({ script: {} });
   let seq = 0;
+  const opened = new Map<string, number>();
   return {
     engine: s.engine,
     message(text, options = {}) {
@@ -18,6 +23,15 @@ export async function teamsDriver(): Promise<AdapterDriver> {
         activity.attachments[0].name = options.file.name;
         activity.attachments[0].content.uniqueId = `contract-file-${seq}`;
       }
+      return { conversation, payload: activity };
+    },
+    opened(person) {
+      const times = (opened.get(person) ?? 0) + 1;
+      opened.set(person, times);
+      const activity = s.fixture(times % 2 === 1 ? 'personal-install' : 'personal-installation-update');
+      const conversation = `a:contract-home-${person}`;
+      activity.conversation.id = conversation;
+      activity.from.id = `29:contract-${person}`;
       return { conversation, payload: activity };
     },
     async send(delivery) {

@@ -47,6 +47,8 @@ export interface StackOptions {
   fake?: FakeTeamsOptions;
   /** Use a scripted engine instead of the real responses engine + fake OpenAI. */
   script?: FakeScript;
+  /** The store of a scripted stack (default memory://), e.g. a SQLite file that outlives the stack. */
+  storeUrl?: string;
 }
 
 export const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -95,7 +97,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }),
     );
     logs = () => lines;
-    const storage = await openStorage('memory://', { dedupeMs: 60 * 60_000, joinedMs: 60 * 60_000 });
+    const storage = await openStorage(options.storeUrl ?? 'memory://', { dedupeMs: 60 * 60_000, joinedMs: 60 * 60_000 });
     store = storage.store;
     core = createCore({ store, inbox: storage.inbox, engine, limits: { maxFileBytes: 5 * 1024 * 1024, maxFilesPerTurn: 5, turnTimeoutMs: 60_000 }, logger, concurrency: 8 });
     core.start();
