@@ -176,19 +176,23 @@ describe('teams progress elsewhere: the status message becomes the answer', () =
     expect(shownTexts(s.fake)).toEqual(['72 °F is 22.2 °C.']);
   });
 
-  it('posts the answer below, and deletes the status message, when Teams will not edit it into the answer', async () => {
+  it.each([
+    ['deletes the status message', false, []],
+    ['points the status message at it when Teams will not delete it either', true, ['⬇️ My answer is just below.']],
+  ])('posts the answer below, and %s, when Teams will not edit it into the answer', async (_name, deleteRefused, left) => {
     s = await startStack({
       config: { streaming: false },
       script: async (input) => {
         input.progress({ type: 'status', text: 'running code…' });
         await s!.fake.waitFor((r) => r.activity.text === '⏳ running code…');
-        s!.fake.failNext(2, { status: 413, body: { error: { code: 'MessageSizeTooBig', message: 'Message size too big' } } }, 'PUT');
+        s!.fake.failNext(2, { status: 413, body: { error: { code: 'MessageSizeTooBig', message: 'Message size too big' } } }, 'PUT'); // the answer, and its smaller fallback
+        if (deleteRefused) s!.fake.failNext(1, { status: 501, body: { error: { code: 'DeleteActivityAPINotImplemented', message: 'not implemented' } } }, 'DELETE');
         return { text: 'Here.', code: [{ code: 'print(1)' }], outputs: [{ name: 'chart.png', title: 'Chart', data: PNG }] };
       },
     });
     await s.ask(s.fixture('personal-text'));
-    expect(s.fake.recorded.filter((r) => r.method === 'DELETE')).toHaveLength(1);
-    expect(shownTexts(s.fake)).toEqual(['Here.']);
+    expect(s.fake.recorded.filter((r) => r.method === 'DELETE')).toHaveLength(deleteRefused ? 0 : 1);
+    expect(shownTexts(s.fake)).toEqual([...left, 'Here.']);
     noProgressLeft(s.fake.shown());
   });
 
