@@ -1,18 +1,31 @@
 import { App } from '@slack/bolt';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import type { Logger } from 'pino';
-import { type Core, CrunchError, InFlight, type Platform, raceAbort, type RouteHandler, type Turn } from '../../src/core/index.js';
+import { type Core, CrunchError, greetingText, greetOnce, InFlight, type Platform, raceAbort, type RouteHandler, type Store, type Turn } from '../../src/core/index.js';
 import type { FileAccess } from './files/download.js';
+import { markdownToSlack } from './markdown.js';
 import { prepareFiles } from './prepare.js';
 import { createPresenter, type PresentContext, slackErrorCode } from './present.js';
 import { buildTurn, teamOf, triageEvent } from './receive.js';
 import { apiUrlOption, EventsReceiver, HeldAcks, SocketReceiver, toBoltLogger } from './transport/receivers.js';
-import { type BotIdentity, resolveOptions, type SlackAdapter, type SlackAdapterConfig, type SlackAddress, type SlackEnvelope, type SlackFile, type SlackMessageEvent } from './types.js';
+import {
+  type BotIdentity,
+  resolveOptions,
+  type SlackAdapter,
+  type SlackAdapterConfig,
+  type SlackAddress,
+  type SlackAppHomeOpenedEvent,
+  type SlackEnvelope,
+  type SlackFile,
+  type SlackMessageEvent,
+} from './types.js';
 
 export type { SlackAdapter, SlackAdapterConfig } from './types.js';
 
 export interface SlackAdapterDeps {
   core: Pick<Core, 'handle'>;
+  /** Remembers whom Crunch greeted. */
+  store: Store;
   logger: Logger;
 }
 
@@ -23,7 +36,9 @@ const LAST_RETRY = 3;
  * Crunch on Slack, with Bolt: Socket Mode when an app token is configured, otherwise the HTTP Events API as a
  * route on the bot's own server. A delivery is verified, made a Turn and handed to the core, and Slack is
  * acknowledged once the core has recorded it (or told to deliver it again when the store cannot); the core's
- * workers then prepare its files and present it through `platform`.
+ * workers then prepare its files and present it through `platform`. A person is greeted once, in their DM with
+ * Crunch, when they first open its Messages tab (`app_home_opened`) or, where that event is not subscribed, at
+ * their first DM: straight through the Web API rather than as a turn (nothing runs; greetOnce keeps it to once).
  */
 export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapterDeps): SlackAdapter {
   const options = resolveOptions(config);
@@ -81,6 +96,10 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
 
   app.event('app_mention', receive);
   app.event('message', receive);
+  app.event('app_home_opened', async ({ event, body }) => {
+    const opened = event as SlackAppHomeOpenedEvent;
+    if (opened.tab === 'messages') void track(greet(teamOf(body as SlackEnvelope, opened), opened.user, opened.channel));
+  });
 
   /** A delivery → a Turn handed to the core; Slack is acknowledged once this returns (see HeldAcks). */
   async function receive(args: { event: unknown; body: unknown; context: { botUserId?: string; botId?: string; retryNum?: number } }): Promise<void> {
@@ -93,6 +112,7 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
       return;
     }
     const turn = buildTurn(teamOf(args.body as SlackEnvelope, event), event, bot);
+    if (verdict.action === 'accept' && verdict.reason === 'dm' && event.bot_id === undefined && event.user !== undefined) void track(greet(turn.conversation.workspace, event.user, event.channel));
     const handled = await deps.core.handle(turn, { onlyIfJoined: verdict.action === 'check-thread' });
     if (handled.status === 'ignored') log.debug({ channel: event.channel }, 'reply in a thread Crunch is not part of: ignored');
     if (handled.status !== 'unavailable') return;
@@ -101,6 +121,18 @@ export function createSlackAdapter(config: SlackAdapterConfig, deps: SlackAdapte
     const retryNum = args.context.retryNum ?? 0;
     if (retryNum < LAST_RETRY) acks.refuse(args.body as object);
     if (retryNum === 0 || retryNum >= LAST_RETRY) await apologise(turn, retryNum >= LAST_RETRY);
+  }
+
+  /** The greeting, in the person's DM with Crunch, once per person and workspace; after the acknowledgement. */
+  async function greet(team: string, user: string, channel: string): Promise<void> {
+    try {
+      const greeted = await greetOnce(deps.store, `slack:${team}:${user}`, async () => {
+        await client.chat.postMessage({ channel, text: markdownToSlack(greetingText()) });
+      });
+      if (greeted) log.info({ user }, 'greeted a person in their DM');
+    } catch (err) {
+      log.warn({ err, user }, 'could not greet a person in their DM');
+    }
   }
 
   async function apologise(turn: Turn, final: boolean): Promise<void> {

@@ -62,7 +62,7 @@ function mentions(text: string, botUserId: string | undefined): boolean {
 }
 
 /** The workspace the event belongs to: the one the app is installed in, identical for both twins of a mention. */
-export function teamOf(envelope: SlackEnvelope, event: SlackMessageEvent): string {
+export function teamOf(envelope: SlackEnvelope, event: { team?: string }): string {
   return envelope.team_id ?? envelope.authorizations?.[0]?.team_id ?? event.team ?? 'unknown';
 }
 

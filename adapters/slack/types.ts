@@ -177,6 +177,16 @@ export interface SlackMessageEvent {
   files?: SlackFile[];
 }
 
+/** Someone opened Crunch's App Home (docs.slack.dev, app_home_opened): the Messages tab is their DM with it. */
+export interface SlackAppHomeOpenedEvent {
+  type: 'app_home_opened';
+  user: string;
+  /** The DM between the person and Crunch. */
+  channel: string;
+  tab?: 'home' | 'messages';
+  team?: string;
+}
+
 /** The `event_callback` envelope around an event. */
 export interface SlackEnvelope {
   type: string;

@@ -7,6 +7,7 @@ import { type LocalRefusal, localRequestRefusal, localServiceUrlRefusal } from '
 import { urlPolicy } from './auth/urls.js';
 import { createFileOffers } from './files/file-consent.js';
 import { graphSource } from './files/graph.js';
+import { createGreeter, installationOf } from './transport/greeting.js';
 import { createFileHost, fileUrlSecret } from './files/signed-urls.js';
 import { prepareFiles } from './prepare.js';
 import { createPresenter } from './present.js';
@@ -41,7 +42,7 @@ const STORE_DOWN = '⚠️ I cannot reach my storage right now, so I could not t
  * after 15 s and resends). The core's workers then prepare its files and present it through `platform`, in a
  * proactive turn on the conversation's reference. `GET /files/<id>` serves signed links; `fileConsent/invoke`
  * (a file consent card accepted or declined) is checked and claimed, answered like the SDK's InvokeResponse
- * (HTTP 200, no body), and the upload runs afterwards.
+ * (HTTP 200, no body), and the upload runs afterwards. An install in a personal chat is greeted once (transport/greeting.ts).
  */
 export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapterDeps): TeamsChatAdapter {
   const logger = deps.logger.child({ adapter: 'teams' });
@@ -66,6 +67,7 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
   };
   const graph = graphSource(config, downloads, logger);
   const inflight = new InFlight();
+  const greet = createGreeter({ store: deps.store, turns, allowedTenants: config.allowedTenants, logger });
   let stopping = false;
 
   const platform: Platform = {
@@ -118,6 +120,11 @@ export function createTeamsAdapter(config: TeamsAdapterConfig, deps: TeamsAdapte
       return reply(403, { error: 'channel_not_supported' });
     }
     if (activity.type === 'invoke') return invoke(activity, res);
+    const installation = installationOf(activity);
+    if (installation !== undefined) {
+      track(greet(activity, installation));
+      return reply(200);
+    }
     const received = receiveActivity(activity);
     if (received.kind === 'ignore') {
       logger.debug({ reason: received.reason }, 'teams activity ignored');

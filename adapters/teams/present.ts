@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DeliveryLedger, Presenter, Reply, ReplyOutput, Turn } from '../../src/core/index.js';
 import type { FileOffers, OfferRecipient } from './files/file-consent.js';
 import type { FileHost } from './files/signed-urls.js';
-import type { OutboundMessage } from './render/activity.js';
+import { type OutboundMessage, type PlannedPart, textActivity } from './render/activity.js';
 import { planReply } from './render/cards.js';
 import { ProgressPresenter, type TurnIO } from './render/progress.js';
 import type { ProactiveTurns } from './transport/turns.js';
@@ -21,18 +21,25 @@ export interface PresentDeps {
 }
 
 const TEXT_REFUSED = '⚠️ I finished, but Teams would not accept my answer message. Please ask again, perhaps for a shorter answer.';
+/** What a progress message says when the answer had to be posted as a new message below it, and it could not be deleted. */
+const ANSWER_BELOW = '⬇️ My answer is just below.';
 
 /**
- * A turn on Teams, as the person sees it: typing (chats only), a status message edited in place, the answer
- * streamed in personal chat, then its parts in order (text, charts, files or consent cards, the code). All of
- * it goes through the turn's proactive context, replying to the user's message. Each part is recorded in the
- * turn's ledger once posted, so that a resumed turn reuses the status message and never posts a part twice.
+ * A turn on Teams, as the person sees it: typing (chats only), the progress in a stream (personal chat) or a
+ * status message edited in place, and then the answer in that same message: one message per answer. A stream
+ * ends with the answer's text and is then edited into the answer's card when it has charts, file links,
+ * tables or code (measured in the Agents Playground: a final stream message with text and a card shows two
+ * bubbles, a final text message edited into the card shows one); a status message is edited into the answer.
+ * What cannot be in that message follows it: file consent cards (personal chat), the further parts of a very
+ * long text. All of it goes through the turn's proactive context, replying to the user's message. The progress
+ * message's id and each part are recorded in the turn's ledger, so that a resumed turn edits the same message
+ * and never posts a part twice.
  */
 export function createPresenter(turn: Turn, ledger: DeliveryLedger, deps: PresentDeps): Presenter {
   const data = turn.platformData as unknown as TeamsTurnData;
   const log = deps.logger.child({ message: turn.messageKey });
   const opened = deps.turns.get(turn.messageKey, data.reference);
-  const memo = (key: string) => (typeof ledger.memo[key] === 'string' ? (ledger.memo[key] as string) : undefined);
+  const progressId = typeof ledger.memo['progressId'] === 'string' ? ledger.memo['progressId'] : undefined;
   const progress = opened.then(({ io }) => {
     const presenter = new ProgressPresenter(io, {
       typingIntervalMs: deps.typingIntervalMs,
@@ -41,13 +48,9 @@ export function createPresenter(turn: Turn, ledger: DeliveryLedger, deps: Presen
       // No typing in channels: Teams does not show it there, and the Playground drops the next message.
       typing: data.scope !== 'channel',
       logger: log,
-      now: deps.now,
-      ...(memo('statusId') !== undefined ? { statusId: memo('statusId')! } : {}),
-      remember: (ids) => ledger.remember(ids),
+      ...(progressId !== undefined ? { progressId } : {}),
+      remember: (id) => ledger.remember({ progressId: id }),
     });
-    // A resumed attempt: the earlier attempt's half-streamed answer is dropped (this one streams afresh).
-    const stale = memo('streamId');
-    if (stale !== undefined) void io.remove(stale).catch((err: unknown) => log.debug({ err }, 'could not remove the earlier stream'));
     presenter.startTyping();
     return presenter;
   });
@@ -64,7 +67,7 @@ export function createPresenter(turn: Turn, ledger: DeliveryLedger, deps: Presen
       try {
         const presenter = await progress;
         const { io } = await opened;
-        await presenter.close(reply.kind === 'error' ? 'failed' : 'done');
+        await presenter.close();
         await post(reply, presenter, io);
       } catch (err) {
         log.error({ err }, 'teams could not deliver the answer');
@@ -73,33 +76,66 @@ export function createPresenter(turn: Turn, ledger: DeliveryLedger, deps: Presen
       }
     },
     async suspend() {
-      await progress.then((presenter) => presenter.close('suspended'), () => undefined);
+      await progress.then((presenter) => presenter.close(), () => undefined);
       deps.turns.close(turn.messageKey);
     },
   };
 
   /**
-   * Posts the answer's parts in order, each rendered only when it is its turn (the text goes out before any
-   * chart or file is read); in personal chat files are offered with consent cards.
+   * Posts the answer: into the progress message when there is one (a stream ends with the text first, so the
+   * person reads it at once, then becomes the card), else as a new message; then the parts that follow it,
+   * each rendered only when it is its turn. In personal chat files are offered with consent cards.
    */
   async function post(reply: Reply, presenter: ProgressPresenter, io: TurnIO): Promise<void> {
-    const plan = planReply(reply, {
+    const { parts, text, answerIsText } = planReply(reply, {
       maxMessageBytes: deps.maxMessageBytes,
       host: (file) => deps.files.put(file),
-      textOnly: presenter.streaming,
       ...(offerTo !== undefined ? { offer: (file: ReplyOutput) => deps.offers.offer(file, offerTo) } : {}),
     });
-    let textFailed = false;
-    for (const [i, planned] of plan.entries()) {
+    const [answer, ...rest] = parts;
+    if (answer !== undefined && !ledger.posted(answer.id) && (await placeAnswer(answer, { text, answerIsText }, presenter, io))) await ledger.markPosted(answer.id);
+    for (const planned of rest) {
       if (ledger.posted(planned.id)) continue;
       const message = await planned.render();
-      if (message === undefined) continue;
-      // The first text part ends the stream when the answer was streamed (a resumed attempt streams afresh).
-      const sent = i === 0 && presenter.streaming && message.part === 'text' ? await presenter.endStream(message.activity) : await send(io, message);
-      if (sent) await ledger.markPosted(planned.id);
-      else if (message.part === 'text') textFailed = true;
+      if (message !== undefined && (await send(io, message))) await ledger.markPosted(planned.id);
     }
-    if (textFailed) await io.send({ type: 'message', text: TEXT_REFUSED }).catch((err: unknown) => log.error({ err }, 'teams could not post the fallback message'));
+  }
+
+  /**
+   * The answer's message in place of the progress message, or posted new (the progress message then goes);
+   * when Teams takes neither, a short apology in its place. True when the answer is shown.
+   */
+  async function placeAnswer(answer: PlannedPart, streamed: { text: string; answerIsText: boolean }, presenter: ProgressPresenter, io: TurnIO): Promise<boolean> {
+    let home = presenter.progressMessage;
+    if (presenter.streaming) {
+      if (!(await presenter.endStream(textActivity(streamed.text)))) home = undefined;
+      else if (streamed.answerIsText) return true;
+    }
+    const message = await answer.render();
+    if (message === undefined) return true;
+    if (home !== undefined && (await edit(io, home, message))) return true;
+    if (await send(io, message)) {
+      if (home !== undefined) await io.remove(home).catch(() => io.update({ ...textActivity(ANSWER_BELOW), id: home })).catch((err: unknown) => log.warn({ err }, 'teams could not clear the progress message'));
+      return true;
+    }
+    const apology = textActivity(TEXT_REFUSED);
+    if (home === undefined || !(await edit(io, home, { part: 'answer', activity: apology }))) {
+      await io.send(apology).catch((err: unknown) => log.error({ err }, 'teams could not post the fallback message'));
+    }
+    return false;
+  }
+
+  /** Edits message `id` into `part` (or its smaller fallback, made only when needed). */
+  async function edit(io: TurnIO, id: string, part: OutboundMessage): Promise<boolean> {
+    for (const next of [async () => part.activity, ...(part.fallback !== undefined ? [part.fallback] : [])]) {
+      try {
+        await io.update({ ...(await next()), id });
+        return true;
+      } catch (err) {
+        log.warn({ err: { message: (err as Error).message, status: (err as { statusCode?: number }).statusCode } }, 'teams could not edit the progress message into the answer');
+      }
+    }
+    return false;
   }
 
   async function send(io: TurnIO, part: OutboundMessage): Promise<boolean> {

@@ -219,13 +219,16 @@ export interface HelpLimits extends FileLimits {
   turnTimeoutMs: number;
 }
 
+const INTRO = "**I'm Crunch.** Send me a question, with files if you like, and I write and run Python to answer it.";
+const EXAMPLE = 'attach a spreadsheet and ask "plot revenue by month and flag outliers"';
+
 /** What `help` answers, on every platform. */
 export function helpText(limits: HelpLimits): string {
   return [
-    "**I'm Crunch.** Send me a question, with files if you like, and I write and run Python to answer it.",
+    INTRO,
     '',
     '**Try:**',
-    '- attach a spreadsheet and ask "plot revenue by month and flag outliers"',
+    `- ${EXAMPLE}`,
     '- "solve 3x + 11 = 14" or "integrate x^2 e^x"',
     '- reply in the thread to follow up: I remember the thread, its files and my earlier results',
     '',
@@ -233,4 +236,9 @@ export function helpText(limits: HelpLimits): string {
     `**Time:** a question may run for up to ${formatDuration(limits.turnTimeoutMs)}.`,
     '**Commands:** `help` shows this; `reset` (or `new`) starts a fresh conversation here.',
   ].join('\n');
+}
+
+/** What Crunch says once when someone installs it or first opens it, on every platform: what it does, an example, the file types. */
+export function greetingText(): string {
+  return [`👋 ${INTRO}`, '', `For example, ${EXAMPLE}.`, '', `**Files I read:** ${supportedList()}.`, 'Say `help` for more, any time.'].join('\n');
 }

@@ -35,5 +35,6 @@ export {
   withPrices,
 } from './governance/index.js';
 export type { FileLimits } from './files.js';
-export { SUPPORTED_EXTENSIONS, formatDuration, helpText } from './files.js';
+export { SUPPORTED_EXTENSIONS, formatDuration, greetingText, helpText } from './files.js';
 export { downloadBody } from './download.js';
+export { greetOnce } from './greeting.js';

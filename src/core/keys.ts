@@ -15,6 +15,11 @@ export const keys = {
   spendUser: (day: string, platform: string, workspace: string, user: string) => `spend:user:${day}:${platform}:${workspace}:${user}`,
   spendChannel: (day: string, platform: string, workspace: string, channel: string) => `spend:channel:${day}:${platform}:${workspace}:${channel}`,
   spendMonth: (month: string) => `spend:month:${month}`,
+  /**
+   * Claimed when a person was greeted (`who`: "teams:<personal conversation id>", "slack:<team>:<user>"), so that
+   * the greeting is sent once per install or person, across restarts and replicas.
+   */
+  greeted: (who: string) => `greeted:${who}`,
   /** A Teams file consent offer, and its settled claim. */
   teamsOffer: (offerId: string) => `teams:offer:${offerId}`,
   teamsOfferSettled: (offerId: string) => `teams:offer:${offerId}:settled`,

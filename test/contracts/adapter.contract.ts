@@ -17,9 +17,15 @@ export interface AdapterDriver {
   engine: FakeEngine;
   /** A message from a person: in a new conversation, or in the conversation of `after`. */
   message(text: string, options?: { after?: Delivery; file?: { name: string; data: Buffer } }): Delivery;
+  /**
+   * The platform's event for a person opening Crunch for the first time (Teams: installed in their personal
+   * chat; Slack: its App Home's Messages tab), in their one-to-one conversation with it. Called again for the
+   * same person, it is the platform telling it again (Teams tells an install twice).
+   */
+  opened(person: string): Delivery;
   /** Delivers it as the platform would; resolves with the HTTP status the platform got. */
   send(delivery: Delivery): Promise<number>;
-  /** The answers the person sees in that conversation, finished ones, in order. */
+  /** The messages the person sees in that conversation (for a message: its answers; for `opened`: the greeting), in order. */
   answers(delivery: Delivery): string[];
   /** The titles of the charts and the names of the files posted there. */
   outputs(delivery: Delivery): string[];
@@ -104,6 +110,48 @@ export function adapterContract(name: string, open: (options?: DriverOptions) =>
       await governed.settle();
       expect(governed.answers(m)).toEqual(['Crunch is not enabled for you yet. Ask #crunch-help for access.']);
       expect(governed.engine.calls).toEqual([]);
+      });
+
+    it('shows one message per answer: the progress it showed becomes the answer, and nothing says it is done', async () => {
+      const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea73581e40000000049454e44ae426082', 'hex');
+      d.engine.script.push({
+        statuses: ['reading revenue.csv…', 'running code…'],
+        deltas: ['The total ', 'is 220.'],
+        text: 'The total is 220.',
+        outputs: [{ name: 'chart.png', title: 'Revenue', data: png }],
+        code: [{ code: 'df.revenue.sum()', output: '220' }],
+      });
+      const m = d.message('sum the revenue and plot it');
+      await d.send(m);
+      await d.settle();
+      expect(d.answers(m)).toEqual(['The total is 220.']);
+      expect(d.outputs(m)).toContain('Revenue');
+    });
+
+    it('turns an engine failure into one friendly message, in place of the part of the answer it showed', async () => {
+      d.engine.script.push({ statuses: ['running code…'], deltas: ['The first half of an'], fail: new CrunchError('engine_unavailable', 'The AI service is not answering right now.') });
+      const m = d.message('anything');
+      await d.send(m);
+      await d.settle();
+      expect(d.answers(m)).toEqual([expect.stringContaining('The AI service is not answering right now.')]);
+    });
+
+    it('greets a person once when they first open Crunch: what it does, an example and the file types, running nothing', async () => {
+      const alice = d.opened('alice');
+      expect(await d.send(alice)).toBe(200);
+      await d.settle();
+      expect(await d.send(d.opened('alice'))).toBe(200);
+      await d.settle();
+      const [greeting, ...more] = d.answers(alice);
+      expect(more).toEqual([]);
+      expect(greeting).toContain('Crunch');
+      expect(greeting).toContain('plot revenue by month');
+      expect(greeting).toMatch(/csv.*xlsx/);
+      expect(d.engine.calls).toEqual([]);
+      const bob = d.opened('bob');
+      await d.send(bob);
+      await d.settle();
+      expect(d.answers(bob)).toHaveLength(1);
     });
 
     it('turns an engine failure into one friendly message', async () => {

@@ -7,7 +7,10 @@ import { createFakeOneDrive, type FakeOneDrive } from './teams-onedrive.js';
 /**
  * A fake Microsoft side of a Teams bot, over real HTTP on 127.0.0.1:
  *  - the Bot Framework connector the activities' `serviceUrl` points at: records what the bot posts
- *    (POST /v3/conversations/{id}/activities[/{replyToId}], PUT updates), answers 429/5xx on demand;
+ *    (POST /v3/conversations/{id}/activities[/{replyToId}], PUT updates, DELETEs), answers 429/5xx on demand,
+ *    and keeps the messages the chat then shows (`shown`), as Teams does: a stream is one message that its
+ *    final activity completes, an update replaces a message, a delete removes it, and an activity with both
+ *    text and attachments becomes two messages (answered 202 without an id);
  *  - the token issuer: OpenID metadata + JWKS that inbound tokens are signed against (jose), and an
  *    Azure AD-like token endpoint for the bot's own token, which the connector then requires;
  *  - file hosting: pre-authenticated personal-chat download URLs, and pasted-image URLs that need the
@@ -31,6 +34,19 @@ export interface RecordedActivity {
   authorization: string | undefined;
   /** The status the fake answered with (200, or an injected failure). */
   status: number;
+}
+
+/** A message the chat shows: posted (or a stream), as its latest update made it. */
+export interface ShownMessage {
+  id: string;
+  conversationId: string;
+  replyToId?: string;
+  /** The latest content (text, attachments, summary…). */
+  activity: Record<string, any>;
+  /** A stream: open until its final activity, or ended by a timeout or a refusal. */
+  stream?: 'open' | 'final' | 'stopped';
+  /** Every content the message had, in order. */
+  history: Array<Record<string, any>>;
 }
 
 export interface FakeTeamsOptions {
@@ -62,6 +78,10 @@ export interface FakeTeams {
   endpoints: { openIdMetadataUrl: string; tokenIssuer: string; loginUrl: string; oAuthScope: string; graphUrl: string; graphLoginUrl: string };
   /** Everything the bot sent to the connector, in arrival order. */
   recorded: RecordedActivity[];
+  /** The messages the chat shows at this moment (conversation id prefix to narrow it), oldest first. */
+  shown(conversationPrefix?: string): ShownMessage[];
+  /** Ends every open stream as Teams does after two minutes: later streaming activities get 403. */
+  expireStreams(): void;
   /** Connector calls answered with an injected failure. */
   failures: RecordedActivity[];
   /** Bot tokens issued by the token endpoint. */
@@ -106,8 +126,8 @@ export interface FakeTeams {
   denyGraph: boolean;
   /** Refuses streaming activities with 403 ContentStreamNotAllowed (the user pressed Stop, or a timeout). */
   refuseStreaming: boolean;
-  /** The next `count` connector POSTs fail this way. */
-  failNext(count: number, failure: Failure): void;
+  /** The next `count` connector POSTs (or PUTs, or DELETEs) fail this way. */
+  failNext(count: number, failure: Failure, method?: 'POST' | 'PUT' | 'DELETE'): void;
   /** Resolves when a recorded (or failed) activity matches (checks those already seen first). */
   waitFor(predicate: (r: RecordedActivity) => boolean, timeoutMs?: number): Promise<RecordedActivity>;
   /** Messages (type message) the bot posted into a conversation (base id, thread suffix ignored). */
@@ -133,7 +153,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     issuedTokens: [] as string[],
     graphTokens: [] as string[],
     downloads: [] as string[],
-    pendingFailures: [] as Failure[],
+    pendingFailures: [] as Array<Failure & { method: 'POST' | 'PUT' | 'DELETE' }>,
     blobs: new Map<string, Buffer>(),
     troubles: new Map<string, DownloadTrouble>(),
     openDownloads: 0,
@@ -147,6 +167,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     drives: new Map<string, string | undefined>(),
     graphRequests: [] as string[],
     graphGate: undefined as Promise<void> | undefined,
+    shown: [] as Array<ShownMessage & { deleted: boolean }>,
     nextId: 1,
   };
 
@@ -270,22 +291,96 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       const failure: Failure | undefined =
         method === 'POST' && streaming && fake.refuseStreaming
           ? { status: 403, body: { error: { code: 'ContentStreamNotAllowed', message: 'Content stream is not allowed' } } }
-          : method === 'POST'
-            ? state.pendingFailures.shift()
-            : undefined;
-      if (failure) {
-        record.status = failure.status;
+          : takeFailure(method);
+      const refused = failure ?? (method === 'POST' && streaming ? streamRefusal(record) : method === 'PUT' ? updateRefusal(record) : undefined);
+      if (refused) {
+        record.status = refused.status;
         state.failures.push(record);
         events.emit('record', record);
-        return sendJson(res, failure.status, failure.body ?? { error: { code: 'Throttled', message: 'injected failure' } }, failure.headers);
+        return sendJson(res, refused.status, refused.body ?? { error: { code: 'Throttled', message: 'injected failure' } }, refused.headers);
       }
-      if (method === 'POST') record.id = `activity-${state.nextId++}`;
+      const answer = show(record);
       state.recorded.push(record);
       events.emit('record', record);
-      return sendJson(res, 200, { id: record.id ?? second ?? '' });
+      return sendJson(res, answer.status, answer.body);
     }
     sendJson(res, 404, { error: `fake teams: no route for ${req.method} ${path}` });
   });
+
+  function takeFailure(method: RecordedActivity['method']): Failure | undefined {
+    const index = state.pendingFailures.findIndex((f) => f.method === method);
+    return index < 0 ? undefined : state.pendingFailures.splice(index, 1)[0];
+  }
+
+  const findShown = (conversationId: string, id: string | undefined) => state.shown.find((m) => m.id === id && m.conversationId === conversationId && !m.deleted);
+  const streamInfo = (r: RecordedActivity) => (r.activity.entities as Array<Record<string, any>> | undefined)?.find((e) => e.type === 'streaminfo');
+
+  /** Why Teams refuses a streaming activity (streaming-ux "Response codes"), or undefined. */
+  function streamRefusal(r: RecordedActivity): Failure | undefined {
+    const info = streamInfo(r)!;
+    const refuse = (status: number, code: string, message: string): Failure => ({ status, body: { error: { code, message } } });
+    if (info.streamType !== 'final' && (typeof r.activity.text !== 'string' || r.activity.text === '')) return refuse(400, 'BadRequest', 'Start streaming activities should include text');
+    if (info.streamId === undefined) return info.streamType === 'final' ? refuse(400, 'BadRequest', 'A final streaming activity needs a streamId') : undefined;
+    const stream = findShown(r.conversationId, info.streamId);
+    if (stream?.stream === undefined) return refuse(400, 'BadRequest', 'Unknown streamId');
+    if (stream.stream === 'stopped') return refuse(403, 'ContentStreamNotAllowed', 'Content stream finished due to exceeded streaming time.');
+    if (stream.stream === 'final') return refuse(403, 'ContentStreamNotAllowed', 'Content stream is not allowed on an already completed streamed message');
+    return undefined;
+  }
+
+  /** Why Teams refuses an update: no such message, or one that would become two (text and attachments). */
+  function updateRefusal(r: RecordedActivity): Failure | undefined {
+    if (findShown(r.conversationId, r.activityId) === undefined) return { status: 404, body: { error: { code: 'ActivityNotFoundInConversation', message: 'Activity not found' } } };
+    if (hasText(r.activity) && hasAttachments(r.activity)) return { status: 400, body: { error: { code: 'BadSyntax', message: 'Activity resulted into multiple skype activities' } } };
+    return undefined;
+  }
+
+  /** What the chat shows after `r`, and the connector's answer to it. */
+  function show(r: RecordedActivity): { status: number; body: unknown } {
+    const content = (activity: Record<string, any>) => ({ ...activity });
+    const add = (activity: Record<string, any>, stream?: ShownMessage['stream']) => {
+      const id = `activity-${state.nextId++}`;
+      state.shown.push({ id, conversationId: r.conversationId, ...(r.replyToId !== undefined ? { replyToId: r.replyToId } : {}), activity: content(activity), history: [content(activity)], ...(stream ? { stream } : {}), deleted: false });
+      return id;
+    };
+    if (r.method === 'DELETE') {
+      const message = findShown(r.conversationId, r.activityId);
+      if (message) message.deleted = true;
+      return { status: 200, body: {} };
+    }
+    if (r.method === 'PUT') {
+      const message = findShown(r.conversationId, r.activityId)!;
+      message.activity = content(r.activity);
+      message.history.push(content(r.activity));
+      if (message.stream === 'open') message.stream = 'stopped';
+      return { status: 200, body: { id: message.id } };
+    }
+    const info = streamInfo(r);
+    if (info !== undefined) {
+      if (info.streamId === undefined) {
+        r.id = add(r.activity, 'open');
+        return { status: 201, body: { id: r.id } };
+      }
+      const stream = findShown(r.conversationId, info.streamId)!;
+      const { attachments, ...rest } = r.activity;
+      // A final message with text and a card: the card becomes a message of its own (as in the Agents Playground).
+      const split = info.streamType === 'final' && hasText(r.activity) && hasAttachments(r.activity);
+      stream.activity = content(split ? rest : r.activity);
+      stream.history.push(stream.activity);
+      if (info.streamType === 'final') stream.stream = 'final';
+      if (split) add({ ...rest, text: undefined, attachments });
+      return { status: 202, body: {} };
+    }
+    if (r.activity.type !== 'message') return { status: 200, body: {} };
+    if (hasText(r.activity) && hasAttachments(r.activity)) {
+      const { attachments, ...rest } = r.activity;
+      add(rest);
+      add({ ...rest, text: undefined, attachments });
+      return { status: 202, body: {} };
+    }
+    r.id = add(r.activity);
+    return { status: 200, body: { id: r.id } };
+  }
 
   /** A hosted file, as its `trouble` says; a hung or stalled one stays open until the client hangs up (or close()). */
   function serveBlob(res: ServerResponse, path: string, bytes: Buffer, contentType: string): void {
@@ -315,6 +410,14 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       graphLoginUrl: `${server.url}/graph-login`,
     },
     recorded: state.recorded,
+    shown(conversationPrefix) {
+      return state.shown
+        .filter((m) => !m.deleted && (conversationPrefix === undefined || m.conversationId.startsWith(conversationPrefix)))
+        .map(({ deleted: _deleted, ...message }) => message);
+    },
+    expireStreams() {
+      for (const m of state.shown) if (m.stream === 'open') m.stream = 'stopped';
+    },
     failures: state.failures,
     issuedTokens: state.issuedTokens,
     downloads: state.downloads,
@@ -383,8 +486,8 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
         release();
       };
     },
-    failNext(count, failure) {
-      for (let i = 0; i < count; i++) state.pendingFailures.push(failure);
+    failNext(count, failure, method = 'POST') {
+      for (let i = 0; i < count; i++) state.pendingFailures.push({ ...failure, method });
     },
     waitFor(predicate, timeoutMs = 10_000) {
       const found = [...state.recorded, ...state.failures].find(predicate);
@@ -414,6 +517,7 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
       state.downloads.length = 0;
       state.pendingFailures.length = 0;
       state.graphRequests.length = 0;
+      state.shown.length = 0;
       state.graphGate = undefined;
       fake.connectorDelayMs = 0;
       fake.denyGraph = false;
@@ -424,6 +528,9 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
   };
   return fake;
 }
+
+const hasText = (activity: Record<string, any>) => typeof activity.text === 'string' && activity.text.trim() !== '';
+const hasAttachments = (activity: Record<string, any>) => Array.isArray(activity.attachments) && activity.attachments.length > 0;
 
 function summary(r: RecordedActivity) {
   return { method: r.method, conversationId: r.conversationId, type: r.activity.type, text: String(r.activity.text ?? '').slice(0, 80) };

@@ -4,12 +4,17 @@ import { ADAPTIVE_CARD } from '../types.js';
 
 /** The building blocks of what the Teams adapter sends: activities, cards, and their size budget. */
 
-export type OutboundPart = 'text' | 'image' | 'files' | 'code' | 'notices';
+/**
+ * `answer`: the answer's one message (its text, charts, file links and "Show the code"); `text`: a further
+ * part of a text too long for one message; `extras`: the charts, links and code of such an answer, in one card;
+ * `files`: a file consent card (personal chat: one per file); `notices`: files that could not be offered.
+ */
+export type OutboundPart = 'answer' | 'text' | 'extras' | 'files' | 'notices';
 
 export interface OutboundMessage {
   part: OutboundPart;
   activity: Partial<Activity>;
-  /** A smaller alternative when Teams still refuses this one (a chart by URL instead of inline). */
+  /** A smaller alternative when Teams still refuses this one (charts by URL instead of inline). */
   fallback?: () => Promise<Partial<Activity>>;
   /** Told the new activity's id once Teams took it (a file consent card keeps it, to update the card). */
   sent?: (activityId: string | undefined) => Promise<void>;
@@ -19,8 +24,6 @@ export interface RenderOptions {
   maxMessageBytes: number;
   /** Keeps a file behind a signed link (streamed, never whole in memory) and returns its URL and size. */
   host(file: ReplyOutput): Promise<{ url: string; size: number }>;
-  /** Render the answer as markdown text even when it has tables (a streamed answer ends in text). */
-  textOnly?: boolean;
   /** One message per file (a file consent card in personal chat) instead of one message of links. */
   offer?(file: ReplyOutput): Promise<OutboundMessage>;
 }
@@ -40,7 +43,7 @@ const CARD_SCHEMA = 'http://adaptivecards.io/schemas/adaptive-card.json';
 /** Envelope (ids, conversation, recipient…) the SDK adds to each activity, kept out of the budget. */
 export const ENVELOPE_BYTES = 2048;
 
-export const sizeOf = (activity: Partial<Activity>): number => Buffer.byteLength(JSON.stringify(activity), 'utf8');
+export const sizeOf = (json: unknown): number => Buffer.byteLength(JSON.stringify(json), 'utf8');
 
 export function card(body: unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { type: 'AdaptiveCard', $schema: CARD_SCHEMA, version: '1.5', body, msteams: { width: 'Full' }, ...extra };

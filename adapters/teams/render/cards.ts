@@ -2,18 +2,23 @@ import type { Activity } from 'botbuilder';
 import type { CodeCell, Reply, ReplyOutput } from '../../../src/core/index.js';
 import { markdownBlocks, noticesMarkdown, splitMarkdown, stripSandboxLinks, toTeamsMarkdown, type MarkdownTable } from '../markdown.js';
 import { card, cardActivity, ENVELOPE_BYTES, type OutboundMessage, type OutboundPart, type PlannedPart, type RenderOptions, sizeOf, textActivity } from './activity.js';
-import { filesMessage, imageMessage } from './outputs.js';
+import { charts, fileLinks } from './outputs.js';
 
 /**
- * Reply → the Teams activities that carry it, each under the message size budget. Teams shows text and
- * attachments of one activity as separate messages anyway, so every part is its own activity, sent in
- * order: answer (text, or a card when it has tables), one card per chart, the downloads (signed links, or
- * one file consent card per file in personal chat), "show the code".
+ * Reply → the Teams messages that carry it: one message per answer. Teams shows the text and the attachments
+ * of one activity as separate messages (measured in the Agents Playground: two bubbles, and the POST answers
+ * 202 without an id, as BotFramework-Services#98 reports for Teams), so an answer with charts, file links,
+ * tables or code is one Adaptive Card holding all of it: its text as TextBlocks and Tables, the charts as
+ * Images, the file links, and "Show the code" as an Action.ShowCard. An answer with none of these is one
+ * markdown text message. What cannot be in that message follows it: the file consent cards of a personal chat
+ * (a card type of its own), and for a text too long for one message, its further parts and then one card with
+ * the charts, links and code.
  *
  * Size: Teams refuses bot messages over its limit with 413 MessageSizeTooBig. Microsoft's page has said
  * 40 KB (UTF-16, base64 images excluded) and later "100 KB, keep it within 80 KB"; Crunch keeps every
- * activity's JSON under `maxMessageBytes` (40 KiB by default) counting base64 too, so an inline chart never
- * depends on which rule applies. A chart that does not fit is served from the bot's signed URL instead.
+ * activity's JSON under `maxMessageBytes` (40 KiB by default, far below the connector's 256 KiB request cap)
+ * counting base64 too, so an inline chart never depends on which rule applies. The card is built to fit:
+ * charts inline with the code in full or trimmed, else the charts by signed URL and the code trimmed further.
  */
 
 /** The text of the answer as Teams markdown pieces: notices first, then the answer, split to fit. */
@@ -22,61 +27,121 @@ export function answerTextPieces(reply: Reply, maxMessageBytes: number): string[
   if (reply.notices.length > 0) parts.push(noticesMarkdown(reply.notices));
   const body = toTeamsMarkdown(reply.text).trim();
   if (body !== '') parts.push(reply.kind === 'error' ? `⚠️ ${body}` : body);
-  if (parts.length === 0) parts.push(reply.images.length + reply.files.length > 0 ? 'Here are the results.' : 'Done.');
+  if (parts.length === 0) parts.push(reply.images.length + reply.files.length + reply.code.length > 0 ? 'Here are the results.' : NOTHING_TO_SHOW);
   // Teams counts UTF-16: two bytes per character.
   return splitMarkdown(parts.join('\n\n'), Math.floor((maxMessageBytes - ENVELOPE_BYTES) / 2));
 }
 
+const NOTHING_TO_SHOW = 'I have no answer to show for this one. Try asking it another way.';
+
+/** The reply as the messages that carry it, and its text (first part) for a streamed message to end with. */
+export interface ReplyPlan {
+  /** In order; the first (`answer`) is the answer's one message. */
+  parts: PlannedPart[];
+  /** The first text piece, as markdown: what a streamed answer ends with before it becomes the answer's card. */
+  text: string;
+  /** The answer's message is `text` itself (no card): a stream that ends with it needs no edit. */
+  answerIsText: boolean;
+}
+
+/** A chart by URL, a file link line, in bytes of card JSON: what the text must leave room for. */
+const RESERVE_PER_OUTPUT = 512;
+/** The code's card is trimmed, halving, down to this many characters per cell at the least. */
+const MIN_CODE_CHARS = 200;
+/** With charts inline, the code is trimmed no further than this: past it, the charts go by URL instead. */
+const INLINE_CODE_CHARS = [20_000, 10_000, 5_000];
+
 /**
- * The reply as the messages that carry it, in order: the answer (text, or a card when it has tables), one
- * card per chart, the downloads (one message of signed links, or one file consent card per file in personal
- * chat), "show the code", and last a line for any chart or file that could not be attached after all.
+ * The reply as the messages that carry it, in order: the answer (text, or one card with its text, charts, file
+ * links and code), then the file consent cards (personal chat), and last a line for any file that could not
+ * be offered. A text too long for one message goes as text parts, followed by one card of its charts, links and
+ * code. Charts and files are read only when the part that shows them is rendered.
  */
-export function planReply(reply: Reply, options: RenderOptions): PlannedPart[] {
-  const plan: PlannedPart[] = [];
+export function planReply(reply: Reply, options: RenderOptions): ReplyPlan {
+  const pieces = answerTextPieces(reply, options.maxMessageBytes);
+  const parts: PlannedPart[] = [];
   const now = (id: string, part: OutboundPart, activity: Partial<Activity>): PlannedPart => ({ id, part, render: async () => ({ part, activity }) });
-  const tableCard = options.textOnly ? undefined : answerCard(reply, options.maxMessageBytes);
-  if (tableCard !== undefined) plan.push(now('text:0', 'text', tableCard));
-  else answerTextPieces(reply, options.maxMessageBytes).forEach((piece, i) => plan.push(now(`text:${i}`, 'text', textActivity(piece))));
+  const linked = options.offer === undefined ? reply.files : [];
+  const blocks = markdownBlocks(stripSandboxLinks(reply.text));
+  const withOutputs = reply.images.length > 0 || linked.length > 0 || reply.code.length > 0;
+  const text = textElements(reply, blocks);
+  const reserve = (reply.images.length + linked.length) * RESERVE_PER_OUTPUT + (reply.code.length > 0 ? sizeOf(codeAction(reply.code, MIN_CODE_CHARS)) : 0);
+  const cardHoldsText = sizeOf(cardActivity(card(text), firstLine(reply.text))) + ENVELOPE_BYTES + reserve <= options.maxMessageBytes;
+  const asCard = (withOutputs || blocks.some((b) => b.type === 'table')) && reply.kind !== 'error' && cardHoldsText;
+  if (asCard) {
+    parts.push({ id: 'answer', part: 'answer', render: () => answerCard('answer', reply, text, linked, options) });
+  } else {
+    pieces.forEach((piece, i) => parts.push(now(i === 0 ? 'answer' : `text:${i}`, i === 0 ? 'answer' : 'text', textActivity(piece))));
+    if (withOutputs) parts.push({ id: 'extras', part: 'extras', render: () => answerCard('extras', reply, [], linked, options) });
+  }
   const unattached: string[] = [];
-  const attempt = async (output: ReplyOutput, render: () => Promise<OutboundMessage | undefined>) => {
-    try {
-      return await render();
-    } catch (err) {
-      unattached.push((err as { userMessage?: string }).userMessage ?? `**${output.name}** could not be attached.`);
-      return undefined;
-    }
-  };
-  reply.images.forEach((image, i) => plan.push({ id: `image:${i}`, part: 'image', render: () => attempt(image, () => imageMessage(image, options)) }));
   if (options.offer !== undefined) {
     const offer = options.offer;
-    reply.files.forEach((file, i) => plan.push({ id: `file:${i}`, part: 'files', render: () => attempt(file, () => offer(file)) }));
-  } else if (reply.files.length > 0) {
-    plan.push({ id: 'files', part: 'files', render: () => filesMessage(reply.files, options, unattached) });
+    reply.files.forEach((file, i) =>
+      parts.push({
+        id: `file:${i}`,
+        part: 'files',
+        render: () => offer(file).catch((err: unknown) => void unattached.push((err as { userMessage?: string }).userMessage ?? `**${file.name}** could not be attached.`)),
+      }),
+    );
   }
-  if (reply.code.length > 0) plan.push(now('code', 'code', codeActivity(reply.code, options.maxMessageBytes)));
-  plan.push({ id: 'notices', part: 'notices', render: async () => (unattached.length > 0 ? { part: 'notices', activity: textActivity(noticesMarkdown(unattached)) } : undefined) });
-  return plan;
+  parts.push({ id: 'notices', part: 'notices', render: async () => (unattached.length > 0 ? { part: 'notices', activity: textActivity(noticesMarkdown(unattached)) } : undefined) });
+  return { parts, text: pieces[0]!, answerIsText: !asCard };
 }
 
 /** Every part of the plan, rendered (tests, and where nothing is skipped). */
 export async function renderReply(reply: Reply, options: RenderOptions): Promise<OutboundMessage[]> {
   const out: OutboundMessage[] = [];
-  for (const planned of planReply(reply, options)) {
+  for (const planned of planReply(reply, options).parts) {
     const message = await planned.render();
     if (message !== undefined) out.push(message);
   }
   return out;
 }
 
-/** When the answer has tables: one Adaptive Card with TextBlocks and Tables, if it fits; else undefined. */
-function answerCard(reply: Reply, maxMessageBytes: number): Partial<Activity> | undefined {
-  const blocks = markdownBlocks(stripSandboxLinks(reply.text));
-  if (!blocks.some((b) => b.type === 'table')) return undefined;
-  const body: unknown[] = reply.notices.map((n) => ({ type: 'TextBlock', text: `⚠️ ${n}`, wrap: true, color: 'Warning', isSubtle: true }));
+/** The answer's notices and text as card elements: warnings, then prose (headings bold, code as CodeBlock) and Tables. */
+function textElements(reply: Reply, blocks: ReturnType<typeof markdownBlocks>): unknown[] {
+  const body: unknown[] = reply.notices.map((n) => warning(n));
   for (const block of blocks) body.push(...(block.type === 'table' ? [tableElement(block.table)] : proseElements(block.text)));
-  const activity = cardActivity(card(body), firstLine(reply.text));
-  return sizeOf(activity) + ENVELOPE_BYTES <= maxMessageBytes ? activity : undefined;
+  return body;
+}
+
+const warning = (text: string) => ({ type: 'TextBlock', text: `⚠️ ${text}`, wrap: true, color: 'Warning', isSubtle: true });
+
+/**
+ * One card with `text` (the answer's elements; none for the `extras` after a long text), the charts, the file
+ * links and "Show the code", built to fit the budget: charts inline with the code in full or trimmed a little,
+ * else every chart by signed URL with the code trimmed as far as needed. With charts inline, the by-URL card
+ * is its fallback, for when Teams refuses the larger one.
+ */
+async function answerCard(part: 'answer' | 'extras', reply: Reply, text: unknown[], linked: ReplyOutput[], options: RenderOptions): Promise<OutboundMessage> {
+  const unattached: string[] = [];
+  const images = charts(reply.images, options, unattached);
+  const links = linked.length > 0 ? await fileLinks(linked, options, unattached) : undefined;
+  const summary = part === 'answer' ? firstLine(reply.text) : 'Charts, files and code of the answer';
+  const build = async (inline: boolean, codeChars: number) => {
+    const shown = await images.elements(inline);
+    const body = [...text, ...shown.elements];
+    if (links !== undefined) body.push({ type: 'TextBlock', text: links, wrap: true });
+    body.push(...unattached.map((n) => warning(n)));
+    if (body.length === 0) body.push({ type: 'TextBlock', text: 'Here are the results.', wrap: true });
+    const activity = cardActivity(card(body, reply.code.length > 0 ? { actions: [codeAction(reply.code, codeChars)] } : {}), summary);
+    return { activity, inlined: shown.inlined };
+  };
+  const fits = (activity: Partial<Activity>) => sizeOf(activity) + ENVELOPE_BYTES <= options.maxMessageBytes;
+  const byUrl = async () => {
+    let chars = INLINE_CODE_CHARS[0]!;
+    let { activity } = await build(false, chars);
+    while (!fits(activity) && chars > MIN_CODE_CHARS) ({ activity } = await build(false, (chars = Math.max(MIN_CODE_CHARS, Math.floor(chars / 2)))));
+    return activity;
+  };
+  if (reply.images.length > 0) {
+    for (const chars of INLINE_CODE_CHARS) {
+      const { activity, inlined } = await build(true, chars);
+      if (fits(activity)) return { part, activity, ...(inlined ? { fallback: byUrl } : {}) };
+    }
+  }
+  return { part, activity: await byUrl() };
 }
 
 function firstLine(markdown: string): string {
@@ -175,32 +240,20 @@ function preserveSpaces(line: string): string {
     .replace(/ {2,}/g, (run) => `${NBSP.repeat(run.length - 1)} `);
 }
 
-/** "Show the code": a card whose Action.ShowCard reveals the code cells that ran, trimmed to fit. */
-export function codeActivity(cells: CodeCell[], maxMessageBytes: number): Partial<Activity> {
-  const build = (limit: number) => {
-    const body: unknown[] = [];
-    cells.forEach((cell, i) => {
-      if (cells.length > 1) body.push({ type: 'TextBlock', text: `Step ${i + 1}`, weight: 'Bolder', spacing: 'Medium' });
-      // The fallback lines shrink with the budget too: each line costs about 100 bytes of card JSON.
-      const maxLines = Math.max(10, Math.min(MAX_FALLBACK_LINES, Math.floor(limit / 100)));
-      body.push(codeBlock(trim(cell.code, limit), 'Python', maxLines));
-      if (cell.output !== undefined && cell.output.trim() !== '') {
-        body.push({ type: 'TextBlock', text: 'Output', isSubtle: true, size: 'Small' });
-        body.push({ ...monospaceLines(trim(cell.output, Math.min(limit, 2000)), { maxLines: Math.min(maxLines, 60), size: 'Small' }), spacing: 'Small' });
-      }
-    });
-    const label = `I ran ${cells.length} code cell${cells.length === 1 ? '' : 's'} to get this answer.`;
-    return cardActivity(
-      card([{ type: 'TextBlock', text: label, isSubtle: true, wrap: true }], {
-        actions: [{ type: 'Action.ShowCard', title: 'Show the code', card: card(body) }],
-      }),
-      'The code behind the answer',
-    );
-  };
-  let limit = 20_000;
-  let activity = build(limit);
-  while (sizeOf(activity) + ENVELOPE_BYTES > maxMessageBytes && limit > 200) activity = build((limit = Math.floor(limit / 2)));
-  return activity;
+/** "Show the code": an Action.ShowCard revealing the code cells that ran (and what they printed), each trimmed to `limit` characters. */
+export function codeAction(cells: CodeCell[], limit: number): Record<string, unknown> {
+  const body: unknown[] = [];
+  cells.forEach((cell, i) => {
+    if (cells.length > 1) body.push({ type: 'TextBlock', text: `Step ${i + 1}`, weight: 'Bolder', spacing: 'Medium' });
+    // The fallback lines shrink with the budget too: each line costs about 100 bytes of card JSON.
+    const maxLines = Math.max(10, Math.min(MAX_FALLBACK_LINES, Math.floor(limit / 100)));
+    body.push(codeBlock(trim(cell.code, limit), 'Python', maxLines));
+    if (cell.output !== undefined && cell.output.trim() !== '') {
+      body.push({ type: 'TextBlock', text: 'Output', isSubtle: true, size: 'Small' });
+      body.push({ ...monospaceLines(trim(cell.output, Math.min(limit, 2000)), { maxLines: Math.min(maxLines, 60), size: 'Small' }), spacing: 'Small' });
+    }
+  });
+  return { type: 'Action.ShowCard', title: 'Show the code', card: card(body) };
 }
 
 function trim(text: string, limit: number): string {

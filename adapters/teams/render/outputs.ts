@@ -1,37 +1,54 @@
-import type { Activity } from 'botbuilder';
 import { readOutput, type ReplyOutput } from '../../../src/core/index.js';
-import { card, cardActivity, ENVELOPE_BYTES, type OutboundMessage, type RenderOptions, sizeOf, textActivity } from './activity.js';
+import { ENVELOPE_BYTES, type RenderOptions } from './activity.js';
 
 /**
- * Charts and files as Teams messages. A chart small enough to fit in the message goes inline (base64, read
- * with a limit just above the budget); a bigger one, and every file, is kept behind a signed link, streamed
- * from the engine into the store without ever being whole in memory.
+ * Charts and files as parts of the answer's card. A chart small enough to fit goes inline (base64, read with a
+ * limit just above the budget); a bigger one, and every file, is kept behind a signed link, streamed from the
+ * engine into the store without ever being whole in memory. A chart has no heading: its image carries its own
+ * title, which is the alt text.
  */
 
-function imageCard(image: ReplyOutput, url: string): Partial<Activity> {
-  const body = [
-    { type: 'TextBlock', text: image.title, weight: 'Bolder', wrap: true },
-    { type: 'Image', url, altText: image.title, msTeams: { allowExpand: true } },
-  ];
-  return cardActivity(card(body), `Chart: ${image.title}`);
+export interface Charts {
+  /** The charts as Image elements: inline where `inline` and the chart fits, else by signed URL; `inlined` when any is inline. */
+  elements(inline: boolean): Promise<{ elements: unknown[]; inlined: boolean }>;
 }
 
-export async function imageMessage(image: ReplyOutput, options: RenderOptions): Promise<OutboundMessage> {
-  const byUrl = async () => imageCard(image, (await options.host(image)).url);
+/**
+ * The charts of an answer, each read (for inline) or hosted (for a link) at most once however often the card
+ * is rebuilt to fit; a chart that can be neither gets a line in `unattached`.
+ */
+export function charts(images: ReplyOutput[], options: Pick<RenderOptions, 'host' | 'maxMessageBytes'>, unattached: string[]): Charts {
   // base64 makes 4 bytes of 3: a chart over this many bytes cannot fit inline.
   const inlineLimit = Math.floor(((options.maxMessageBytes - ENVELOPE_BYTES) * 3) / 4);
-  if (image.sizeBytes === undefined || image.sizeBytes <= inlineLimit) {
-    const data = await readOutput(image, inlineLimit).catch(() => undefined);
-    if (data !== undefined) {
-      const inline = imageCard(image, `data:image/png;base64,${data.toString('base64')}`);
-      if (sizeOf(inline) + ENVELOPE_BYTES <= options.maxMessageBytes) return { part: 'image', activity: inline, fallback: byUrl };
-    }
-  }
-  return { part: 'image', activity: await byUrl() };
+  const read = memo((image: ReplyOutput) =>
+    image.sizeBytes !== undefined && image.sizeBytes > inlineLimit ? Promise.resolve(undefined) : readOutput(image, inlineLimit).catch(() => undefined),
+  );
+  const link = memo((image: ReplyOutput) =>
+    options.host(image).then(
+      (hosted) => hosted.url,
+      (err: unknown) => {
+        unattached.push((err as { userMessage?: string }).userMessage ?? `**${image.name}** could not be attached.`);
+        return undefined;
+      },
+    ),
+  );
+  return {
+    async elements(inline) {
+      const elements: unknown[] = [];
+      let inlined = false;
+      for (const image of images) {
+        const data = inline ? await read(image) : undefined;
+        inlined ||= data !== undefined;
+        const url = data !== undefined ? `data:image/png;base64,${data.toString('base64')}` : await link(image);
+        if (url !== undefined) elements.push({ type: 'Image', url, altText: image.title, msTeams: { allowExpand: true } });
+      }
+      return { elements, inlined };
+    },
+  };
 }
 
-/** The signed download links of `files`, as one markdown message; a file that cannot be kept goes in `unattached`. */
-export async function filesMessage(files: ReplyOutput[], options: Pick<RenderOptions, 'host'>, unattached: string[]): Promise<OutboundMessage | undefined> {
+/** The signed download links of `files`, as one markdown paragraph; a file that cannot be kept goes in `unattached`. */
+export async function fileLinks(files: ReplyOutput[], options: Pick<RenderOptions, 'host'>, unattached: string[]): Promise<string | undefined> {
   const lines: string[] = [];
   for (const file of files) {
     try {
@@ -42,8 +59,7 @@ export async function filesMessage(files: ReplyOutput[], options: Pick<RenderOpt
     }
   }
   if (lines.length === 0) return undefined;
-  const text = `📎 **${lines.length === 1 ? 'Your file' : 'Your files'}** (links stay valid for a limited time):\n\n${lines.join('\n')}`;
-  return { part: 'files', activity: textActivity(text) };
+  return `📎 **${lines.length === 1 ? 'Your file' : 'Your files'}** (links stay valid for a limited time):\n\n${lines.join('\n')}`;
 }
 
 /** `- [name](url) (12.3 KB)` */
@@ -55,4 +71,13 @@ function formatSize(bytes: number): string {
   if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${bytes} bytes`;
+}
+
+function memo<K, V>(make: (key: K) => Promise<V>): (key: K) => Promise<V> {
+  const made = new Map<K, Promise<V>>();
+  return (key) => {
+    let value = made.get(key);
+    if (value === undefined) made.set(key, (value = make(key)));
+    return value;
+  };
 }

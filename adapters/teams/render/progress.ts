@@ -3,20 +3,24 @@ import type { Logger } from 'pino';
 import type { Progress, ProgressSink } from '../../../src/core/index.js';
 
 /**
- * What the user sees while a turn runs:
+ * What the user sees while a turn runs, and where the answer then appears: one message per answer.
  *  - in personal and group chats, a typing indicator from the moment a worker starts the turn (the core
  *    only starts a turn it has claimed, so a resent activity never shows any), repeated every few seconds
- *    until the answer is posted. Never in channels: Teams shows no bot typing indicator there, and the Agents
- *    Playground rejects typing in a reply chain (`Invalid conversation id …;messageid=…` at
- *    setBotTypingStatus) and then loses the message posted right after it;
- *  - a status message ("⏳ running code…") posted at the first engine status and edited in place
- *    (updateActivity) as statuses change, ending as "✅ Done in 12 s";
- *  - in personal chat, the answer text streamed as the model writes it (Teams streaming protocol: typing
- *    activities with a `streaminfo` entity, then a final message with streamType "final").
+ *    until the answer is posted (or a stream shows progress instead). Never in channels: Teams shows no bot
+ *    typing indicator there, and the Agents Playground rejects typing in a reply chain (`Invalid conversation
+ *    id …;messageid=…` at setBotTypingStatus) and then loses the message posted right after it;
+ *  - in personal chat, a Teams stream (typing activities with a `streaminfo` entity) started at the first
+ *    engine status: the statuses as informative updates ("running code…"), then the answer's text as the
+ *    model writes it; the answer ends the stream (present.ts), in the same message;
+ *  - elsewhere, or where Teams refuses the stream, a status message ("⏳ running code…") posted at the first
+ *    status and edited in place (updateActivity) as statuses change; the answer then replaces it.
  *
- * Streaming starts at the first text delta rather than at the first status, because Teams ends a stream
- * after two minutes and a code interpreter run can take longer; statuses before that go to the status
- * message. Every outgoing progress call runs on one serial chain, so updates never overtake each other.
+ * So the progress message is the answer's message: nothing is left behind that says "working" or "done".
+ * Teams ends a stream after two minutes (403 "Content stream finished due to exceeded streaming time"), and
+ * a code interpreter run can take longer: after any refusal the stream's message is edited in place like a
+ * status message (as Microsoft's Teams SDK finishes a timed-out stream), and when even that fails a status
+ * message takes over. Every outgoing progress call runs on one serial chain, so updates never overtake each
+ * other.
  */
 
 export interface TurnIO {
@@ -34,13 +38,13 @@ export interface PresenterOptions {
   typingIntervalMs: number;
   /** Teams accepts about one streaming update per second. */
   streamIntervalMs: number;
+  /** Show the progress and the answer's text in a Teams stream (personal chat). */
   streaming: boolean;
   logger: Logger;
-  now?: () => number;
-  /** The status message an earlier attempt at this turn posted, to be reused. */
-  statusId?: string;
-  /** Told the ids of the status and stream messages as they are created, for a resumed attempt. */
-  remember?: (ids: { statusId?: string; streamId?: string }) => Promise<void>;
+  /** The message an earlier attempt at this turn showed its progress in: edited in place, never streamed into. */
+  progressId?: string;
+  /** Told the id of the progress message once it exists, for a resumed attempt. */
+  remember?: (progressId: string) => Promise<void>;
 }
 
 /** Teams rejects a stream's informative text over 1 KB; statuses are short, but be safe. */
@@ -50,35 +54,33 @@ export class ProgressPresenter {
   private chain: Promise<void> = Promise.resolve();
   private typingTimer: NodeJS.Timeout | undefined;
   private typingStarted = false;
-  private statusId: string | undefined;
+  /** The message that shows the progress and becomes the answer: a stream, or a status message. */
+  private messageId: string | undefined;
+  private isStream = false;
+  private streamFailed: boolean;
   private statusPending: string | undefined;
   private statusScheduled = false;
-  private streamId: string | undefined;
   private streamText = '';
   private streamSequence = 0;
-  private streamFailed = false;
   private streamScheduled = false;
   private lastStreamAt = 0;
   private closed = false;
-  private readonly startedAt: number;
-  private readonly now: () => number;
 
   constructor(
     private readonly io: TurnIO,
     private readonly options: PresenterOptions,
   ) {
-    this.now = options.now ?? Date.now;
-    this.startedAt = this.now();
-    this.statusId = options.statusId;
+    this.messageId = options.progressId;
+    this.streamFailed = !options.streaming || options.progressId !== undefined;
   }
 
-  /** Typing indicator now and every `typingIntervalMs` until close(); once per turn. */
+  /** Typing indicator now and every `typingIntervalMs` until close(), while no stream shows progress; once per turn. */
   startTyping(): void {
     if (!this.options.typing || this.typingStarted || this.closed) return;
     this.typingStarted = true;
     this.typing();
     this.typingTimer = setInterval(() => {
-      if (this.streamId === undefined || this.streamFailed) this.typing();
+      if (!this.streaming) this.typing();
     }, this.options.typingIntervalMs);
     this.typingTimer.unref();
   }
@@ -88,42 +90,42 @@ export class ProgressPresenter {
     this.startTyping();
     if (progress.type === 'status') {
       this.statusPending = progress.text.slice(0, MAX_STATUS_CHARS);
-      if (!this.statusScheduled) {
-        this.statusScheduled = true;
-        this.enqueue('status', () => this.flushStatus());
-      }
-    } else if (this.options.streaming && !this.streamFailed) {
+      // Once the answer's text streams, the stream shows it rather than statuses.
+      if (!this.streamFailed) {
+        if (this.streamText === '') this.scheduleStream();
+      } else this.scheduleStatus();
+    } else if (!this.streamFailed) {
       this.streamText += progress.delta;
       this.scheduleStream();
     }
   };
 
-  /** True once the answer is being streamed (its final message then goes through `endStream`). */
+  /** True while the progress is a live Teams stream (its answer then goes through `endStream`). */
   get streaming(): boolean {
-    return this.streamId !== undefined && !this.streamFailed;
+    return this.isStream && !this.streamFailed;
   }
 
-  /** Stops typing, waits for pending updates, and marks the status message done (or stopped); `suspended` leaves it. */
-  async close(outcome: 'done' | 'failed' | 'suspended'): Promise<void> {
+  /** The message the progress is shown in, which the answer replaces; undefined when none was posted. */
+  get progressMessage(): string | undefined {
+    return this.messageId;
+  }
+
+  /** Stops typing and waits for pending updates; the progress message stays as it is, for the answer to replace. */
+  async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.typingTimer);
     await this.chain;
-    if (this.statusId !== undefined && outcome !== 'suspended') {
-      const seconds = Math.max(1, Math.round((this.now() - this.startedAt) / 1000));
-      const text = outcome === 'done' ? `✅ Done in ${seconds} s` : `⚠️ Stopped after ${seconds} s`;
-      await this.io.update({ type: 'message', id: this.statusId, text }).catch((err: unknown) => this.warn(err, 'status message'));
-    }
   }
 
   /**
    * Ends the stream with the first message of the answer (text). Returns true when that message is now
-   * shown; false when the caller must post it normally (no stream, or Teams refused the final message and
-   * the in-place edit of the streamed message failed too).
+   * shown in the stream's message; false when the caller must post it (no stream, or Teams refused the final
+   * message and the in-place edit of the streamed message failed too).
    */
   async endStream(finalMessage: Partial<Activity>): Promise<boolean> {
     await this.chain;
-    if (this.streamId === undefined) return false;
-    const streamId = this.streamId;
+    if (!this.isStream || this.messageId === undefined) return false;
+    const streamId = this.messageId;
     if (!this.streamFailed) {
       const final: Partial<Activity> = {
         ...finalMessage,
@@ -154,51 +156,74 @@ export class ProgressPresenter {
     });
   }
 
+  private scheduleStatus(): void {
+    if (this.statusScheduled) return;
+    this.statusScheduled = true;
+    this.enqueue('status', () => this.flushStatus());
+  }
+
+  /** The latest status into the status message (posted at the first), or into a refused stream's message. */
   private async flushStatus(): Promise<void> {
     this.statusScheduled = false;
     const text = this.statusPending;
     this.statusPending = undefined;
     if (text === undefined || this.closed) return;
     const activity = { type: 'message', text: `⏳ ${text}` } as const;
-    if (this.statusId === undefined) {
-      this.statusId = await this.io.send(activity);
-      if (this.statusId !== undefined) await this.options.remember?.({ statusId: this.statusId });
-    } else await this.io.update({ ...activity, id: this.statusId });
+    if (this.messageId !== undefined) {
+      try {
+        await this.io.update({ ...activity, id: this.messageId });
+        return;
+      } catch (err) {
+        // A refused stream may have left no message to edit: a status message takes over.
+        if (!this.isStream) throw err;
+        this.warn(err, 'edit of the stopped stream');
+        this.messageId = undefined;
+        this.isStream = false;
+      }
+    }
+    this.messageId = await this.io.send(activity);
+    if (this.messageId !== undefined) await this.options.remember?.(this.messageId);
   }
 
   private scheduleStream(): void {
     if (this.streamScheduled) return;
     this.streamScheduled = true;
-    const wait = Math.max(0, this.lastStreamAt + this.options.streamIntervalMs - this.now());
+    const wait = Math.max(0, this.lastStreamAt + this.options.streamIntervalMs - Date.now());
     const run = () => this.enqueue('stream', () => this.flushStream());
-    if (wait === 0 || this.streamId === undefined) run();
+    if (wait === 0 || this.messageId === undefined) run();
     else setTimeout(run, wait).unref();
   }
 
+  /** One streaming update: the latest status (informative) until the answer's text starts, then the text so far. */
   private async flushStream(): Promise<void> {
     this.streamScheduled = false;
-    if (this.closed || this.streamFailed || this.streamText.trim() === '') return;
-    this.lastStreamAt = this.now();
-    const sequence = ++this.streamSequence;
-    const info = { streamType: 'streaming', streamSequence: sequence, ...(this.streamId !== undefined ? { streamId: this.streamId } : {}) };
-    const activity: Partial<Activity> = {
-      type: 'typing',
-      text: this.streamText,
-      entities: [{ type: 'streaminfo', ...info }],
-      channelData: info,
+    if (this.closed || this.streamFailed) return;
+    const informative = this.streamText.trim() === '';
+    const text = informative ? this.statusPending : this.streamText;
+    if (text === undefined || text.trim() === '') return;
+    if (informative) this.statusPending = undefined;
+    this.lastStreamAt = Date.now();
+    const info = {
+      streamType: informative ? 'informative' : 'streaming',
+      streamSequence: ++this.streamSequence,
+      ...(this.messageId !== undefined ? { streamId: this.messageId } : {}),
     };
+    const activity: Partial<Activity> = { type: 'typing', text, entities: [{ type: 'streaminfo', ...info }], channelData: info };
     try {
       const id = await this.io.sendRaw(activity, { attempts: 1 });
-      if (this.streamId === undefined) {
+      if (this.messageId === undefined) {
         if (id === undefined) throw new Error('Teams returned no stream id');
-        this.streamId = id;
-        await this.options.remember?.({ streamId: id });
+        this.messageId = id;
+        this.isStream = true;
+        await this.options.remember?.(id);
       }
     } catch (err) {
-      // 403 (user pressed Stop, stream over two minutes, streaming not allowed) or anything else: the
-      // answer is posted as a regular message instead.
+      // 403 (user pressed Stop, stream over two minutes, streaming not allowed) or anything else: statuses go
+      // to the stream's message (or a status message) from now on, and the answer replaces it.
       this.streamFailed = true;
       this.warn(err, 'streaming update');
+      if (informative) this.statusPending ??= text;
+      if (this.statusPending !== undefined) this.scheduleStatus();
     }
   }
 

@@ -83,7 +83,7 @@ export async function startHarness(config: HarnessConfig = {}, backend?: Backend
       streamIntervalMs: 0,
       ...(typeof config === 'function' ? config(fake) : config),
     },
-    { core, logger },
+    { core, store, logger },
   );
   core.register(adapter.platform);
   if (backend === undefined) core.start();

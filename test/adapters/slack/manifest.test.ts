@@ -11,22 +11,28 @@ interface Manifest {
 
 const manifest = parse(readFileSync(new URL('../../../manifest/slack/manifest.yaml', import.meta.url), 'utf8')) as Manifest;
 
-/** The scope each subscribed event needs (Slack's event reference). */
-const EVENT_SCOPE: Record<string, string> = {
+/** The scope each subscribed event needs (Slack's event reference); null for none. */
+const EVENT_SCOPE: Record<string, string | null> = {
   app_mention: 'app_mentions:read',
   'message.im': 'im:history',
   'message.channels': 'channels:history',
   'message.groups': 'groups:history',
+  app_home_opened: null,
 };
 /** Scopes the Web API calls of adapters/slack need. */
 const CALL_SCOPES = ['chat:write', 'files:read', 'files:write'];
 
 describe('Slack manifest', () => {
   it('asks for exactly the scopes its events and calls need', () => {
-    const needed = new Set([...manifest.settings.event_subscriptions.bot_events.map((e) => EVENT_SCOPE[e]), ...CALL_SCOPES]);
-    expect(needed.has(undefined)).toBe(false);
+    const events = manifest.settings.event_subscriptions.bot_events;
+    expect(events.filter((e) => !(e in EVENT_SCOPE))).toEqual([]);
+    const needed = new Set([...events.map((e) => EVENT_SCOPE[e]).filter((scope) => scope !== null), ...CALL_SCOPES]);
     expect([...manifest.oauth_config.scopes.bot].sort()).toEqual([...needed].sort());
     expect(manifest.oauth_config.scopes.user).toBeUndefined();
+  });
+
+  it('subscribes to app_home_opened, for the greeting', () => {
+    expect(manifest.settings.event_subscriptions.bot_events).toContain('app_home_opened');
   });
 
   it('has a bot user, a DM tab, Socket Mode on, no slash command, and a description Slack accepts', () => {

@@ -247,10 +247,11 @@ describe('Slack adapter over the HTTP Events API', () => {
 
   it('survives a 429 from Slack: the answer is posted after Retry-After', async () => {
     h.engine.script.push({ text: 'x = 1' });
-    h.fake.fail({ method: 'chat.postMessage', status: 429, retryAfterSec: 1 });
+    const inThread = (p: Record<string, unknown>) => p['thread_ts'] !== undefined;
+    h.fake.fail({ method: 'chat.postMessage', status: 429, retryAfterSec: 1, when: inThread });
     await h.deliver(fixture('message_im', h.fake));
     await h.settle();
-    expect(h.fake.callsTo('chat.postMessage').map((c) => c.status)).toEqual([429, 200]);
+    expect(h.fake.callsTo('chat.postMessage').filter((c) => inThread(c.params)).map((c) => c.status)).toEqual([429, 200]);
     expect(visible('D0ALICE001', '1715000100.000200').map(messageText)).toEqual(['x = 1']);
   });
 

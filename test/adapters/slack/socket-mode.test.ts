@@ -110,7 +110,7 @@ describe('Socket Mode start-up', () => {
     const { store, logger, core } = await fakeDeps();
     const adapter = createSlackAdapter(
       { botToken: fake.botToken, signingSecret: undefined, appToken: 'xapp-1-A0CRUNCHAPP-1-revoked', apiUrl: fake.apiUrl },
-      { core, logger },
+      { core, store, logger },
     );
     try {
       const started = adapter.start();

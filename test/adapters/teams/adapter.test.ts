@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { fakePng, modelInputs, postedCards, postedTexts, stacksClosedAfterEach, TENANT, uploadedFiles, type Stack } from './harness.js';
+import { fakePng, modelInputs, shownCards, shownTexts, stacksClosedAfterEach, TENANT, uploadedFiles, type Stack } from './harness.js';
 
 /**
  * End to end: fake Teams (connector, token issuer, files, Graph) → the real server and Teams adapter →
@@ -13,15 +13,11 @@ const CHANNEL = '19:c1a2b3c4d5e6f708@thread.tacv2';
 
 const stack = stacksClosedAfterEach();
 
-/** The last text message the bot posted, other than the status line. */
-const answerOf = (s: Stack) =>
-  s.fake
-    .messages()
-    .filter((r) => typeof r.activity.text === 'string' && r.activity.text !== '' && !r.activity.text.startsWith('⏳'))
-    .at(-1)!;
+/** The last message the chat shows. */
+const answerOf = (s: Stack) => s.fake.shown().at(-1)!;
 
 describe('teams end to end: personal chat', () => {
-  it('analyses an attached spreadsheet: answer text and the chart inline', async () => {
+  it('analyses an attached spreadsheet: one message holds the answer, its chart (its title not repeated) and the code', async () => {
     const s = await stack();
     s.openai.script.push({
       code: "import pandas as pd\ndf = pd.read_excel('/mnt/data/sales.xlsx')\n",
@@ -38,12 +34,20 @@ describe('teams end to end: personal chat', () => {
 
     expect(s.fake.recorded[0]!.activity.type).toBe('typing');
     expect(s.fake.recorded.every((r) => r.authorization === `Bearer ${s.fake.issuedTokens[0]}`)).toBe(true);
-    expect(postedTexts(s.fake)).toContain('Revenue grows every month.');
-    const chart = postedCards(s.fake).find((c) => c.body?.[1]?.type === 'Image')!;
-    expect(chart.body[0].text).toBe('Revenue by month');
-    expect(Buffer.from(String(chart.body[1].url).replace('data:image/png;base64,', ''), 'base64').equals(PNG)).toBe(true);
-    const code = postedCards(s.fake).find((c) => c.actions?.[0]?.title === 'Show the code')!;
-    expect(JSON.stringify(code)).toContain('pd.read_excel');
+    // One message in the chat: the stream the turn showed its progress in, become the answer's card.
+    const shown = s.fake.shown();
+    expect(shown).toHaveLength(1);
+    expect(shown[0]!.history.map((h) => h.text ?? 'card')).toEqual(expect.arrayContaining(['Revenue grows every month.', 'card']));
+    expect(JSON.stringify(shown)).not.toMatch(/Done|⏳/);
+    const [card] = shownCards(s.fake);
+    expect(card!.body.map((e: { type: string }) => e.type)).toEqual(['TextBlock', 'Image']);
+    expect(card!.body[0].text).toBe('Revenue grows every month.');
+    expect(card!.body[1].altText).toBe('Revenue by month');
+    expect(Buffer.from(String(card!.body[1].url).replace('data:image/png;base64,', ''), 'base64').equals(PNG)).toBe(true);
+    // The chart's title is in the chart; the card does not repeat it.
+    expect(JSON.stringify(card!.body)).not.toContain('"text":"Revenue by month"');
+    expect(card!.actions.map((a: { title: string }) => a.title)).toEqual(['Show the code']);
+    expect(JSON.stringify(card!.actions[0].card)).toContain('pd.read_excel');
   });
 
   it('answers a math question in a DM, as a reply to the message', async () => {
@@ -52,8 +56,8 @@ describe('teams end to end: personal chat', () => {
     const activity = s.fixture('personal-text');
     await s.ask(activity);
     expect(modelInputs(s)).toEqual(['solve 3x + 11 = 14']);
+    expect(shownTexts(s.fake)).toEqual(['**x = 1**']);
     const answer = answerOf(s);
-    expect(answer.activity.text).toBe('**x = 1**');
     expect(answer.conversationId).toBe(activity.conversation.id);
     expect(answer.replyToId ?? activity.id).toBe(activity.id);
   });
@@ -65,7 +69,7 @@ describe('teams end to end: personal chat', () => {
     const [upload] = uploadedFiles(s);
     expect(upload!.filename).toBe('pasted-image-1.png');
     expect(upload!.data.equals(PNG)).toBe(true);
-    expect(postedTexts(s.fake)).toContain('A bar chart of revenue.');
+    expect(shownTexts(s.fake)).toContain('A bar chart of revenue.');
   });
 
   it('explains an unsupported file without downloading it', async () => {
@@ -73,7 +77,7 @@ describe('teams end to end: personal chat', () => {
     await s.ask(s.fixture('personal-unsupported', { downloadUrl: s.fake.hostDownload(Buffer.from('Rar!\u001a\u0007\u0000')) }));
     expect(s.fake.downloads).toEqual([]);
     expect(uploadedFiles(s)).toEqual([]);
-    expect(postedTexts(s.fake).join('\n')).toMatch(/\*{1,2}backup\.rar\*{1,2} skipped: \.rar is not supported/);
+    expect(shownTexts(s.fake).join('\n')).toMatch(/\*{1,2}backup\.rar\*{1,2} skipped: \.rar is not supported/);
   });
 
   it('serves an oversized chart from a signed URL on the bot, and refuses bad or expired links', async () => {
@@ -81,9 +85,9 @@ describe('teams end to end: personal chat', () => {
     const s = await stack();
     s.openai.script.push({ code: 'plot()', images: [{ filename: 'big_chart.png', data: big }], text: 'Here it is.' });
     await s.ask(s.fixture('personal-text'));
-    for (const r of s.fake.messages()) expect(JSON.stringify(r.activity).length).toBeLessThan(40 * 1024);
-    const chart = postedCards(s.fake).find((c) => c.body?.[1]?.type === 'Image')!;
-    const url = new URL(String(chart.body[1].url));
+    for (const r of s.fake.recorded) expect(JSON.stringify(r.activity).length).toBeLessThan(40 * 1024);
+    const image = shownCards(s.fake).flatMap((c) => c.body).find((e: { type: string }) => e.type === 'Image')!;
+    const url = new URL(String(image.url));
     expect(url.origin).toBe(s.bot.url);
     expect(url.pathname).toMatch(/^\/files\/[0-9a-f-]{36}$/);
 
@@ -108,7 +112,7 @@ describe('teams end to end: personal chat', () => {
     s.fake.failNext(1, { status: 429, headers: { 'retry-after': '0' } });
     await s.ask(s.fixture('personal-text'));
     expect(s.fake.failures).toHaveLength(1);
-    expect(postedTexts(s.fake)).toContain('Still here.');
+    expect(shownTexts(s.fake)).toContain('Still here.');
   });
 
   it('survives a 429 without Retry-After, and a 503, from the connector', async () => {
@@ -118,7 +122,7 @@ describe('teams end to end: personal chat', () => {
     s.fake.failNext(1, { status: 503 });
     await s.ask(s.fixture('personal-text'));
     expect(s.fake.failures.map((f) => f.status)).toEqual([429, 503]);
-    expect(postedTexts(s.fake)).toContain('Throttled but delivered.');
+    expect(shownTexts(s.fake)).toContain('Throttled but delivered.');
   });
 
   it('answers a resent activity once', async () => {
@@ -128,7 +132,7 @@ describe('teams end to end: personal chat', () => {
     await s.ask(activity);
     await s.ask(activity);
     expect(modelInputs(s)).toHaveLength(1);
-    expect(postedTexts(s.fake).filter((t) => t === 'Once.')).toHaveLength(1);
+    expect(shownTexts(s.fake).filter((t) => t === 'Once.')).toHaveLength(1);
   });
 });
 
@@ -178,7 +182,7 @@ describe('teams end to end: channels and group chats', () => {
     s.openai.script.push({ text: 'I only have your words.' });
     await s.ask(s.fixture('channel-file-link'));
     expect(uploadedFiles(s)).toEqual([]);
-    const text = postedTexts(s.fake).join('\n');
+    const text = shownTexts(s.fake).join('\n');
     expect(text).toContain('**Q3 budget.xlsx** skipped: Teams does not hand bots the files in channel posts');
     expect(text).toContain('1:1 chat');
     expect(text).toContain('TEAMS_GRAPH_FILES');
@@ -194,7 +198,7 @@ describe('teams end to end: channels and group chats', () => {
     const [upload] = uploadedFiles(s);
     expect(upload!.filename).toBe('Q3 budget.xlsx');
     expect(upload!.data.equals(XLSX)).toBe(true);
-    expect(postedTexts(s.fake)).toEqual(['Budget summarised.']);
+    expect(shownTexts(s.fake)).toEqual(['Budget summarised.']);
   });
 
   it('names the missing Graph permission when Graph refuses', async () => {
@@ -202,7 +206,7 @@ describe('teams end to end: channels and group chats', () => {
     s.openai.script.push({ text: 'Words only.' });
     s.fake.denyGraph = true;
     await s.ask(s.fixture('channel-file-link'));
-    expect(postedTexts(s.fake).join('\n')).toContain('ChannelMessage.Read.All and Files.Read.All application permissions');
+    expect(shownTexts(s.fake).join('\n')).toContain('ChannelMessage.Read.All and Files.Read.All application permissions');
   });
 
   it('handles `help` after removing the mention, without the engine', async () => {
@@ -211,7 +215,7 @@ describe('teams end to end: channels and group chats', () => {
     activity.text = '<at>Crunch</at> help';
     await s.ask(activity);
     expect(s.openai.requests).toHaveLength(0);
-    expect(postedTexts(s.fake)[0]).toContain("I'm Crunch.");
+    expect(shownTexts(s.fake)[0]).toContain("I'm Crunch.");
   });
 });
 
@@ -236,7 +240,7 @@ describe('teams end to end: security', () => {
     const s = await stack({ config: { allowedTenants: ['11111111-2222-4333-8444-555555555555'] } });
     await s.ask(s.fixture('personal-text'));
     expect(s.openai.requests).toHaveLength(0);
-    expect(postedTexts(s.fake)).toEqual(['Crunch is not enabled for this workspace. Ask your workspace admin if you need it here.']);
+    expect(shownTexts(s.fake)).toEqual(['Crunch is not enabled for this workspace. Ask your workspace admin if you need it here.']);
     expect(s.logs().some((l) => l.workspace === TENANT && String(l.msg).includes('refused'))).toBe(true);
   });
 
@@ -245,7 +249,7 @@ describe('teams end to end: security', () => {
     s.openai.script.push({ text: 'Anonymous but fine.' });
     expect(s.logs().some((l) => l.level === 50 && String(l.msg).includes('authentication is OFF'))).toBe(true);
     await s.ask(s.fixture('personal-text'));
-    expect(postedTexts(s.fake)).toContain('Anonymous but fine.');
+    expect(shownTexts(s.fake)).toContain('Anonymous but fine.');
     expect(s.fake.recorded.every((r) => r.authorization === undefined)).toBe(true);
   });
 });

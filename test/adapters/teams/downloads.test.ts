@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { listen } from '../../fakes/http.js';
 import type { DownloadTrouble } from '../../fakes/teams.js';
-import { postedTexts, stacksClosedAfterEach, type Stack } from './harness.js';
+import { shownTexts, stacksClosedAfterEach, type Stack } from './harness.js';
 
 /**
  * Downloads of the files people send, against misbehaving hosts over real HTTP: one that never answers or
@@ -38,7 +38,7 @@ function withFiles(s: Stack, files: Array<{ name: string; url: string }>, text =
   return activity;
 }
 
-const answer = (s: Stack) => postedTexts(s.fake).join('\n');
+const answer = (s: Stack) => shownTexts(s.fake).join('\n');
 const received = (s: Stack, call = 0) => s.engine.calls[call]!.files.map((f) => f.name);
 
 /** Waits until every download the fake served has been hung up on. */

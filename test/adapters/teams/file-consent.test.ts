@@ -3,7 +3,7 @@ import { OFFER_EXPIRED, OFFER_NOT_YOURS } from '../../../adapters/teams/files/fi
 import { listen, type RunningServer } from '../../fakes/http.js';
 import type { RecordedActivity } from '../../fakes/teams.js';
 import type { UploadInfo } from '../../fakes/teams-onedrive.js';
-import { postedTexts, stacksClosedAfterEach, type Stack } from './harness.js';
+import { shownTexts, stacksClosedAfterEach, type Stack } from './harness.js';
 
 /**
  * Generated files in personal chat go through Teams' file consent flow, end to end: fake OpenAI makes a
@@ -77,8 +77,8 @@ describe('teams file consent: personal chat', () => {
         declineContext: { offerId: attachment!.content.acceptContext.offerId },
       },
     });
-    expect(postedTexts(s.fake).join('\n')).toContain('Found the outliers');
-    expect(postedTexts(s.fake).join('\n')).not.toContain('/files/');
+    expect(shownTexts(s.fake).join('\n')).toContain('Found the outliers');
+    expect(shownTexts(s.fake).join('\n')).not.toContain('/files/');
   });
 
   it('on accept: answers the invoke 200 at once, uploads the bytes, posts the file card and updates the consent card', async () => {
@@ -184,7 +184,7 @@ describe('teams file consent: personal chat', () => {
     expect((await invoke(s, consentInvoke(s, 'accept', card))).status).toBe(200);
 
     expect(s.fake.oneDrive.puts).toEqual([]);
-    expect(postedTexts(s.fake).filter((t) => t === OFFER_EXPIRED)).toHaveLength(3);
+    expect(shownTexts(s.fake).filter((t) => t === OFFER_EXPIRED)).toHaveLength(3);
     expect(updatesOf(s, card.id!)).toEqual([]);
   });
 
@@ -228,7 +228,7 @@ describe('teams file consent: personal chat', () => {
     s.openai.script.push({ files: [{ filename: 'outliers.csv', data: CSV }], text: 'Here.' });
     await s.ask(s.fixture('personal-text'));
     expect(cardsOf(s, FILE_CONSENT)).toEqual([]);
-    expect(postedTexts(s.fake).join('\n')).toMatch(/\[outliers\.csv\]\(http[^)]+\/files\//);
+    expect(shownTexts(s.fake).join('\n')).toMatch(/\[outliers\.csv\]\(http[^)]+\/files\//);
   });
 });
 
@@ -238,7 +238,7 @@ describe('teams generated files outside personal chat', () => {
     s.openai.script.push({ code: 'df.to_csv()', files: [{ filename: 'clean.csv', data: 'a,b\n1,2\n' }], text: 'Cleaned: [clean.csv](sandbox:/mnt/data/clean.csv)' });
     await s.ask(s.fixture('channel-mention'));
     expect(cardsOf(s, FILE_CONSENT)).toEqual([]);
-    const links = postedTexts(s.fake).find((t) => t.includes('clean.csv') && t.includes('/files/'))!;
+    const links = shownTexts(s.fake).find((t) => t.includes('clean.csv') && t.includes('/files/'))!;
     const download = await fetch(/\((http[^)]+)\)/.exec(links)![1]!);
     expect(download.headers.get('content-disposition')).toContain('attachment');
     expect(await download.text()).toBe('a,b\n1,2\n');

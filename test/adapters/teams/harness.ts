@@ -51,6 +51,8 @@ export interface StackOptions {
   governance?: Partial<Governance>;
   /** More configuration for the real app stack (without `script`), e.g. CRUNCH_ENGINE=local. */
   crunchEnv?: Record<string, string>;
+  /** The store of a scripted stack (default memory://), e.g. a SQLite file that outlives the stack. */
+  storeUrl?: string;
 }
 
 export const TENANT = '72f988bf-0000-4000-8000-00000000c0de';
@@ -100,7 +102,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }),
     );
     logs = () => lines;
-    const storage = await openStorage('memory://', { dedupeMs: 60 * 60_000, joinedMs: 60 * 60_000 });
+    const storage = await openStorage(options.storeUrl ?? 'memory://', { dedupeMs: 60 * 60_000, joinedMs: 60 * 60_000 });
     store = storage.store;
     core = createCore({
       store,
@@ -211,16 +213,28 @@ export function uploadedFiles(s: Stack): Array<{ filename: string; data: Buffer 
   return [...s.openai.files.values()].map((f) => ({ filename: f.filename, data: f.data }));
 }
 
-/** The text of the messages the bot posted, in order, skipping the status message. */
-export function postedTexts(fake: FakeTeams): string[] {
-  return fake.messages().map((r) => String(r.activity.text ?? '')).filter((t) => !t.startsWith('⏳'));
+/**
+ * What each message the chat shows reads, oldest first: its text, or its card's TextBlocks (the code behind
+ * "Show the code" aside), joined by blank lines.
+ */
+export function shownTexts(fake: FakeTeams, conversationPrefix?: string): string[] {
+  return fake.shown(conversationPrefix).map((m) => {
+    if (typeof m.activity.text === 'string' && m.activity.text !== '') return m.activity.text;
+    return cardsOf(m.activity)
+      .flatMap((c) => (c.body ?? []) as Array<Record<string, any>>)
+      .filter((e) => e.type === 'TextBlock')
+      .map((e) => String(e.text))
+      .join('\n\n');
+  });
 }
 
-/** Adaptive Cards the bot posted, in order. */
-export function postedCards(fake: FakeTeams): Array<Record<string, any>> {
-  return fake
-    .messages()
-    .flatMap((r) => (r.activity.attachments ?? []) as Array<{ contentType: string; content: Record<string, any> }>)
+/** The Adaptive Cards of the messages the chat shows, oldest first. */
+export function shownCards(fake: FakeTeams, conversationPrefix?: string): Array<Record<string, any>> {
+  return fake.shown(conversationPrefix).flatMap((m) => cardsOf(m.activity));
+}
+
+function cardsOf(activity: Record<string, any>): Array<Record<string, any>> {
+  return ((activity.attachments ?? []) as Array<{ contentType: string; content: Record<string, any> }>)
     .filter((a) => a.contentType === 'application/vnd.microsoft.card.adaptive')
     .map((a) => a.content);
 }

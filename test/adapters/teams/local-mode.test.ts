@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from '../../fakes/http.js';
-import { postedTexts, stacksClosedAfterEach, type Stack } from './harness.js';
+import { shownTexts, stacksClosedAfterEach, type Stack } from './harness.js';
 
 /**
  * TEAMS_AUTH=off: no token vouches for a request, so /api/messages serves the Agents Playground on this
@@ -104,7 +104,7 @@ describe('teams with authentication off: only the Agents Playground on this mach
     expect(await post(s, activity, { 'content-type': 'application/json; charset=utf-8', host: `${host}:${port}` })).toBe(200);
     await s.settle();
     expect(s.engine.calls.map((c) => c.text)).toEqual(['solve 3x + 11 = 14']);
-    expect(postedTexts(s.fake)).toContain('ok');
+    expect(shownTexts(s.fake)).toContain('ok');
     expect(refusedLog(s)).toEqual([]);
   });
 });

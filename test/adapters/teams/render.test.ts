@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { sizeOf } from '../../../adapters/teams/render/activity.js';
-import { codeActivity, renderReply } from '../../../adapters/teams/render/cards.js';
+import type { Activity } from 'botbuilder';
+import { codeAction, planReply, renderReply } from '../../../adapters/teams/render/cards.js';
 import { CHUNK_BYTES, createFileHost, sign, verify } from '../../../adapters/teams/files/signed-urls.js';
 import { openStorage, readOutput, type Reply, type ReplyOutput, textReply } from '../../../src/core/index.js';
 import { startServer } from '../../../src/server/index.js';
 import { memoryLogger } from '../../support/logger.js';
 import { outputOf } from '../../support/outputs.js';
-import { fakePng, postedCards, startStack, type Stack } from './harness.js';
+import { fakePng, shownCards, shownTexts, startStack, type Stack } from './harness.js';
 
 const BUDGET = 40 * 1024;
 const host = async (file: ReplyOutput) => ({ url: `https://crunch.example/files/${file.name}`, size: (await readOutput(file, 1 << 30)).length });
@@ -15,6 +16,9 @@ function reply(over: Partial<Reply>): Reply {
   return { ...textReply('answer', ''), ...over };
 }
 
+const cardOf = (activity: Partial<Activity>) => activity.attachments![0]!.content as Record<string, any>;
+const types = (elements: Array<{ type: string }>) => elements.map((e) => e.type);
+
 describe('renderReply', () => {
   it('puts notices before the answer, as markdown text', async () => {
     const out = await renderReply(reply({ text: 'All good.', notices: ['*a.rar* skipped: no.'] }), { maxMessageBytes: BUDGET, host });
@@ -22,13 +26,32 @@ describe('renderReply', () => {
     expect(out[0]!.activity).toMatchObject({ type: 'message', textFormat: 'markdown', text: '> ⚠️ *a.rar* skipped: no.\n\nAll good.' });
   });
 
-  it('renders an answer with a table as an Adaptive Card table, or as text when streamed', async () => {
-    const r = reply({ text: 'Totals\n\n| a | b |\n|---|---|\n| 1 | 2 |' });
-    const [asCard] = await renderReply(r, { maxMessageBytes: BUDGET, host });
-    const content = (asCard!.activity.attachments![0]!.content as { body: Array<{ type: string }> });
-    expect(content.body.map((e) => e.type)).toEqual(['TextBlock', 'Table']);
-    const [asText] = await renderReply(r, { maxMessageBytes: BUDGET, host, textOnly: true });
-    expect(asText!.activity.text).toContain('```\na  b');
+  it('holds the whole answer in one card: notices, text, table, chart, file links and "Show the code"', async () => {
+    const r = reply({
+      text: 'Totals\n\n| a | b |\n|---|---|\n| 1 | 2 |',
+      notices: ['*a.rar* skipped: no.'],
+      images: [outputOf('chart.png', fakePng(1000), 'image/png', 'Revenue by month')],
+      files: [outputOf('table.csv', 'a,b\n1,2\n', 'text/csv')],
+      code: [{ code: 'df.plot()', output: 'ok' }],
+    });
+    const out = await renderReply(r, { maxMessageBytes: BUDGET, host });
+    expect(out.map((m) => m.part)).toEqual(['answer']);
+    const card = cardOf(out[0]!.activity);
+    expect(types(card.body)).toEqual(['TextBlock', 'TextBlock', 'Table', 'Image', 'TextBlock']);
+    expect(card.body[0].text).toBe('⚠️ *a.rar* skipped: no.');
+    expect(card.body[3]).toMatchObject({ altText: 'Revenue by month', url: expect.stringMatching(/^data:image\/png;base64,/) });
+    expect(card.body[4].text).toContain('[table.csv](https://crunch.example/files/table.csv)');
+    expect(card.actions.map((a: { title: string }) => a.title)).toEqual(['Show the code']);
+    // The chart carries its own title: no heading repeats it.
+    expect(JSON.stringify(card.body)).not.toContain('"text":"Revenue by month"');
+    expect(out[0]!.activity.text).toBeUndefined();
+  });
+
+  it('plans the table as text for a stream to end with, and the card as the answer', () => {
+    const plan = planReply(reply({ text: 'Totals\n\n| a | b |\n|---|---|\n| 1 | 2 |' }), { maxMessageBytes: BUDGET, host });
+    expect(plan.text).toContain('```\na  b');
+    expect(plan.answerIsText).toBe(false);
+    expect(planReply(reply({ text: 'Just words.' }), { maxMessageBytes: BUDGET, host }).answerIsText).toBe(true);
   });
 
   it('splits a long answer into messages that each fit', async () => {
@@ -38,34 +61,63 @@ describe('renderReply', () => {
     for (const m of out) expect(sizeOf(m.activity) * 2).toBeLessThan(BUDGET);
   });
 
-  it('inlines a small chart with a by-URL fallback, and hosts a big one', async () => {
-    const [, small] = await renderReply(reply({ text: 'x', images: [outputOf('s.png', fakePng(1000), 'image/png', 'Small')] }), { maxMessageBytes: BUDGET, host });
+  it('follows a text too long for one message with one card of its charts and code', async () => {
+    const text = Array.from({ length: 400 }, (_, i) => `Line ${i}: ${'lorem ipsum '.repeat(10)}`).join('\n\n');
+    const out = await renderReply(reply({ text, images: [outputOf('c.png', fakePng(1000), 'image/png', 'C')], code: [{ code: 'x = 1' }] }), { maxMessageBytes: BUDGET, host });
+    expect(out.map((m) => m.part)).toEqual(['answer', ...out.slice(1, -1).map(() => 'text'), 'extras']);
+    const extras = cardOf(out.at(-1)!.activity);
+    expect(types(extras.body)).toEqual(['Image']);
+    expect(extras.actions[0].title).toBe('Show the code');
+    for (const m of out) expect(sizeOf(m.activity)).toBeLessThan(BUDGET);
+  });
+
+  it('inlines a small chart, with the chart by URL as the fallback, and hosts a big one', async () => {
+    const [small] = await renderReply(reply({ text: 'x', images: [outputOf('s.png', fakePng(1000), 'image/png', 'Small')] }), { maxMessageBytes: BUDGET, host });
     expect(JSON.stringify(small!.activity)).toContain('data:image/png;base64,');
     expect(JSON.stringify(await small!.fallback!())).toContain('https://crunch.example/files/s.png');
-    const [, big] = await renderReply(reply({ text: 'x', images: [outputOf('b.png', fakePng(35_000), 'image/png', 'Big')] }), { maxMessageBytes: BUDGET, host });
+    const [big] = await renderReply(reply({ text: 'x', images: [outputOf('b.png', fakePng(35_000), 'image/png', 'Big')] }), { maxMessageBytes: BUDGET, host });
     expect(JSON.stringify(big!.activity)).toContain('https://crunch.example/files/b.png');
+    expect(big!.fallback).toBeUndefined();
     expect(sizeOf(big!.activity)).toBeLessThan(BUDGET);
   });
 
-  it('puts files in one message of links, or one offered message per file (personal chat)', async () => {
-    const files = [
-      outputOf('a.csv', 'a\n1\n', 'text/csv'),
-      outputOf('b.json', '{}', 'application/json'),
-    ];
-    const [, links] = await renderReply(reply({ text: 'x', files }), { maxMessageBytes: BUDGET, host });
-    expect(links!.activity.text).toBe('📎 **Your files** (links stay valid for a limited time):\n\n- [a.csv](https://crunch.example/files/a.csv) (4 bytes)\n- [b.json](https://crunch.example/files/b.json) (2 bytes)');
+  it('keeps a chart inline by trimming a long code, and goes by URL rather than trim it to nothing', async () => {
+    const code = [{ code: Array.from({ length: 2000 }, (_, i) => `v_${i} = ${i} * 2`).join('\n') }];
+    const [answer] = await renderReply(reply({ text: 'x', images: [outputOf('s.png', fakePng(12_000), 'image/png', 'S')], code }), { maxMessageBytes: BUDGET, host });
+    expect(JSON.stringify(answer!.activity)).toContain('data:image/png;base64,');
+    expect(sizeOf(answer!.activity)).toBeLessThan(BUDGET);
+    const [crowded] = await renderReply(reply({ text: 'x', images: [outputOf('b.png', fakePng(28_000), 'image/png', 'B')], code }), { maxMessageBytes: BUDGET, host });
+    expect(JSON.stringify(crowded!.activity)).toContain('https://crunch.example/files/b.png');
+    expect(sizeOf(crowded!.activity)).toBeLessThan(BUDGET);
+  });
+
+  it('puts file links in the card, or one offered message per file after it (personal chat)', async () => {
+    const files = [outputOf('a.csv', 'a\n1\n', 'text/csv'), outputOf('b.json', '{}', 'application/json')];
+    const [linked] = await renderReply(reply({ text: 'x', files }), { maxMessageBytes: BUDGET, host });
+    expect(cardOf(linked!.activity).body.at(-1).text).toBe(
+      '📎 **Your files** (links stay valid for a limited time):\n\n- [a.csv](https://crunch.example/files/a.csv) (4 bytes)\n- [b.json](https://crunch.example/files/b.json) (2 bytes)',
+    );
     const offer = async (file: { name: string }) => ({ part: 'files' as const, activity: { type: 'message', summary: file.name } });
     const offered = await renderReply(reply({ text: 'x', files }), { maxMessageBytes: BUDGET, host, offer });
-    expect(offered.slice(1).map((m) => m.activity.summary)).toEqual(['a.csv', 'b.json']);
+    expect(offered.map((m) => m.activity.summary ?? m.activity.text)).toEqual(['x', 'a.csv', 'b.json']);
   });
 
-  it('trims the code card to fit the budget', () => {
-    const activity = codeActivity([{ code: 'x = 1\n'.repeat(20_000), output: 'ok' }], BUDGET);
-    expect(sizeOf(activity)).toBeLessThan(BUDGET);
-    expect(JSON.stringify(activity)).toContain('more line');
+  it('says which chart could not be attached, in the same card', async () => {
+    const gone: ReplyOutput = { ...outputOf('gone.png', fakePng(100_000), 'image/png', 'Gone'), open: async () => Promise.reject(new Error('expired')) };
+    const failing = async (file: ReplyOutput) => (file.name === 'gone.png' ? Promise.reject(Object.assign(new Error('x'), { userMessage: '**gone.png** is no longer available.' })) : host(file));
+    const [answer] = await renderReply(reply({ text: 'x', images: [gone, outputOf('ok.png', fakePng(500), 'image/png', 'Ok')] }), { maxMessageBytes: BUDGET, host: failing });
+    const card = cardOf(answer!.activity);
+    expect(types(card.body)).toEqual(['TextBlock', 'Image', 'TextBlock']);
+    expect(card.body[2].text).toBe('⚠️ **gone.png** is no longer available.');
   });
 
-  it('marks an error reply', async () => {
+  it('trims the code to fit the budget', async () => {
+    const [answer] = await renderReply(reply({ text: 'x', code: [{ code: 'x = 1\n'.repeat(20_000), output: 'ok' }] }), { maxMessageBytes: BUDGET, host });
+    expect(sizeOf(answer!.activity)).toBeLessThan(BUDGET);
+    expect(JSON.stringify(answer!.activity)).toContain('more line');
+  });
+
+  it('marks an error reply, as text', async () => {
     const [m] = await renderReply(reply({ ...textReply('error', 'The engine is down.'), error: { code: 'engine_unavailable' } }), { maxMessageBytes: BUDGET, host });
     expect(m!.activity.text).toBe('⚠️ The engine is down.');
   });
@@ -103,9 +155,10 @@ describe('the "Show the code" card without CodeBlock support', () => {
   const output = ['   month  revenue', '0    Jan      120', '1    Feb      135'].join('\n');
 
   it('keeps every line, its indentation and its characters, in the code and in its output', async () => {
-    s = await startStack({ script: () => ({ text: 'Done.', code: [{ code, output }] }) });
+    s = await startStack({ script: () => ({ text: 'All of it.', code: [{ code, output }] }) });
     await s.ask(s.fixture('personal-text'));
-    const card = postedCards(s.fake).find((c) => c.actions?.[0]?.title === 'Show the code')!;
+    const card = shownCards(s.fake).find((c) => c.actions?.[0]?.title === 'Show the code')!;
+    expect(shownTexts(s.fake)).toEqual(['All of it.']);
     const body = card.actions[0].card.body as Array<Record<string, any>>;
     const block = body.find((e) => e.type === 'CodeBlock')!;
     expect(block.codeSnippet).toBe(code);
@@ -119,9 +172,9 @@ describe('the "Show the code" card without CodeBlock support', () => {
 
   it('caps the fallback of long code with a note, and the card still fits', () => {
     const long = Array.from({ length: 500 }, (_, i) => `total_${i} = ${i} * 2`).join('\n');
-    const activity = codeActivity([{ code: long, output: Array.from({ length: 300 }, (_, i) => `row ${i}`).join('\n') }], BUDGET);
-    expect(sizeOf(activity)).toBeLessThan(BUDGET);
-    const body = (activity.attachments![0]!.content as Record<string, any>).actions[0].card.body as Array<Record<string, any>>;
+    const action = codeAction([{ code: long, output: Array.from({ length: 300 }, (_, i) => `row ${i}`).join('\n') }], 20_000);
+    expect(sizeOf(action)).toBeLessThan(BUDGET);
+    const body = (action as Record<string, any>).card.body as Array<Record<string, any>>;
     const block = body.find((e) => e.type === 'CodeBlock')!;
     const lines = fallbackText(block.fallback).split('\n');
     expect(lines.length).toBeLessThan(200);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from '../../fakes/http.js';
-import { postedTexts, stacksClosedAfterEach, TENANT, type Stack } from './harness.js';
+import { shownTexts, stacksClosedAfterEach, TENANT, type Stack } from './harness.js';
 
 /**
  * What a request may make the bot do, end to end over real HTTP: which channels and tenants are served, which
@@ -39,7 +39,7 @@ async function bystander(): Promise<Bystander> {
   return { url: server.url, hits };
 }
 
-const answerText = (s: Stack) => postedTexts(s.fake).join('\n');
+const answerText = (s: Stack) => shownTexts(s.fake).join('\n');
 
 describe('teams security: channels and tenants', () => {
   // The fake signing key is endorsed for msteams, webchat and emulator, as Microsoft's keys are for several channels.
@@ -73,7 +73,7 @@ describe('teams security: channels and tenants', () => {
     activity.channelId = 'emulator';
     await s.ask(activity);
     expect(s.engine.calls).toHaveLength(1);
-    expect(postedTexts(s.fake)).toContain('ok');
+    expect(shownTexts(s.fake)).toContain('ok');
   });
 
   it('takes the tenant from conversation.tenantId, never from channelData alone', async () => {
@@ -89,7 +89,7 @@ describe('teams security: channels and tenants', () => {
     await s.ask(otherTenant);
 
     expect(s.engine.calls).toEqual([]);
-    expect(postedTexts(s.fake)).toEqual([
+    expect(shownTexts(s.fake)).toEqual([
       'Crunch is not enabled for this workspace. Ask your workspace admin if you need it here.',
       expect.stringContaining('only available to specific organisations'),
     ]);
@@ -166,7 +166,7 @@ describe('teams security: URLs from activities', () => {
     expect(response.status).toBe(200);
     await s.settle();
     expect(s.engine.calls.map((c) => c.text)).toEqual(['what is &#99999999; and &#x110000;?']);
-    expect(postedTexts(s.fake)).toContain('ok');
+    expect(shownTexts(s.fake)).toContain('ok');
   });
 });
 
