@@ -1,15 +1,23 @@
 import type { Logger } from 'pino';
-import { createSlackAdapter } from '../../adapters/slack/index.js';
-import { createTeamsAdapter } from '../../adapters/teams/index.js';
-import { createCrunch } from '../app.js';
-import type { Config } from '../config/index.js';
+import { createCrunch, createLogger, logDestination } from '../app.js';
+import { type Config, loadConfig } from '../config/index.js';
 import type { ChatAdapter } from '../core/index.js';
 import { readinessRoute, startServer } from '../server/index.js';
 
+export async function run(): Promise<number> {
+  const config = loadConfig(process.env);
+  const logger = createLogger(config.logLevel, await logDestination(config.logFormat));
+  const code = await serve(config, logger);
+  // Shut down: idle keep-alive sockets of the SDKs' HTTP agents would hold the process for seconds more.
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  process.exit(code);
+}
+
 /**
- * `crunch serve`: the bot server with every configured adapter. On SIGINT/SIGTERM it stops taking messages,
- * lets turns in flight finish for up to CRUNCH_DRAIN_MS, hands the rest back (another replica, or the next
- * start, resumes them), closes its connections and exits.
+ * `crunch serve`: the bot server with every configured adapter (each platform's SDK is loaded only when it
+ * is configured). On SIGINT/SIGTERM it stops taking messages, lets turns in flight finish for up to
+ * CRUNCH_DRAIN_MS, hands the rest back (another replica, or the next start, resumes them), closes its
+ * connections and exits.
  */
 export async function serve(config: Config, logger: Logger): Promise<number> {
   // One bad turn must never take the bot down: a stray rejection from an SDK is logged, not fatal.
@@ -24,8 +32,14 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
   }
   const deps = { core: crunch.core, store: crunch.store, logger };
   const adapters: ChatAdapter[] = [];
-  if (config.slack) adapters.push(createSlackAdapter(config.slack, deps));
-  if (config.teams.enabled) adapters.push(createTeamsAdapter({ ...config.teams, publicUrl: config.publicUrl }, deps));
+  if (config.slack) {
+    const { createSlackAdapter } = await import('../../adapters/slack/index.js');
+    adapters.push(createSlackAdapter(config.slack, deps));
+  }
+  if (config.teams.enabled) {
+    const { createTeamsAdapter } = await import('../../adapters/teams/index.js');
+    adapters.push(createTeamsAdapter({ ...config.teams, publicUrl: config.publicUrl }, deps));
+  }
   if (adapters.length === 0) {
     logger.warn('no chat platform configured: set SLACK_BOT_TOKEN and/or MicrosoftAppId (see .env.example); serving /healthz only');
   }

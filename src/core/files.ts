@@ -219,15 +219,18 @@ export interface HelpLimits extends FileLimits {
   turnTimeoutMs: number;
 }
 
-/** What `help` answers, on every platform. */
-export function helpText(limits: HelpLimits): string {
+/** How to follow up, in the chats: the CLI says it its own way (a chat of its own, not a thread). */
+const FOLLOW_UP = 'reply in the thread to follow up: I remember the thread, its files and my earlier results';
+
+/** What `help` answers, on every platform; `followUp` is the line on following up. */
+export function helpText(limits: HelpLimits, followUp = FOLLOW_UP): string {
   return [
     "**I'm Crunch.** Send me a question, with files if you like, and I write and run Python to answer it.",
     '',
     '**Try:**',
     '- attach a spreadsheet and ask "plot revenue by month and flag outliers"',
     '- "solve 3x + 11 = 14" or "integrate x^2 e^x"',
-    '- reply in the thread to follow up: I remember the thread, its files and my earlier results',
+    `- ${followUp}`,
     '',
     `**Files:** ${supportedList()}; up to ${formatBytes(limits.maxFileBytes)} each and ${limits.maxFilesPerTurn} per message.`,
     `**Time:** a question may run for up to ${formatDuration(limits.turnTimeoutMs)}.`,
