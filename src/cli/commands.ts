@@ -78,6 +78,22 @@ ${CONFIG}`,
     options: { help: { type: 'boolean', short: 'h' } },
     positionals: false,
   },
+  doctor: {
+    name: 'doctor',
+    summary: 'check the configuration against the live services and say what to fix',
+    usage: `Usage: crunch doctor
+
+Checks the configuration against the live services and prints ✓ or ✗ with what to fix, for each of:
+the OpenAI or Azure OpenAI key, the model and its code interpreter (a request of a few tokens), the Slack
+tokens and the scopes the app was granted, the Teams bot's credentials, and the store.
+Exits with 1 when anything needs fixing.
+
+${VERBOSE}
+
+${CONFIG}`,
+    options: common,
+    positionals: false,
+  },
 };
 
 export const USAGE = `Crunch answers questions about your files by writing and running Python.

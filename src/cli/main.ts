@@ -18,6 +18,7 @@ const load: Record<string, () => Promise<{ run(ctx: CommandContext): Promise<num
   ask: () => import('./ask.js'),
   chat: () => import('./chat.js'),
   serve: () => import('./serve.js'),
+  doctor: () => import('./doctor.js'),
 };
 
 function version(): string {

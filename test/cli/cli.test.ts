@@ -337,6 +337,31 @@ describe('crunch serve', () => {
     expect(await exited).toBe(0);
   });
 
+  it('names a refused OpenAI key at start-up, keeps serving, and is not ready', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      cwd: work,
+      env: { PATH: process.env.PATH ?? '', ...env({ PORT: String(port), OPENAI_API_KEY: 'sk-wrong-key', STORE_URL: `sqlite://${join(work, 'refused.sqlite')}` }) },
+    });
+    let logs = '';
+    child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await expect.poll(() => logs, { timeout: 15_000 }).toContain('crunch is up');
+      const line = logs.split('\n').find((l) => l.includes('refused the API key'));
+      expect(JSON.parse(line!)).toMatchObject({ level: 50, msg: expect.stringContaining('OpenAI refused the API key (401 invalid_api_key)') });
+      expect(line).toContain('set OPENAI_API_KEY to a valid key');
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'not_ready', reason: expect.stringContaining('refused the API key') });
+      expect(logs).not.toContain('sk-wrong-key');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+
   it('says what to fix and exits when Slack refuses the token', async () => {
     const { startFakeSlack } = await import('../fakes/slack.js');
     const slack = await startFakeSlack();
