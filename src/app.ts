@@ -18,8 +18,6 @@ import {
   type Store,
   withPrices,
 } from './core/index.js';
-import { createLocalEngine } from './engines/local/index.js';
-import { createResponsesEngine } from './engines/responses/index.js';
 
 /** The composition root shared by the server, the CLI and the tests: storage + engine + core. */
 export interface Crunch {
@@ -80,11 +78,15 @@ export interface EngineHandle {
   close(): Promise<void>;
 }
 
-/** The configured engine, started: the local one checks its sandbox first and refuses to run without one. */
+/**
+ * The configured engine, started: the local one checks its sandbox first and refuses to run without one.
+ * Only the configured engine's module (and its SDK) is loaded.
+ */
 export async function createEngine(config: Config, logger: Logger): Promise<EngineHandle> {
   if (!config.openai) throw new CrunchError('config', 'No engine is configured: set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT.');
   const retry = { maxAttempts: config.limits.maxAttempts, baseDelayMs: config.limits.retryBaseDelayMs };
   if (config.engine === 'local') {
+    const { createLocalEngine } = await import('./engines/local/index.js');
     const engine = createLocalEngine({
       ...config.local,
       api: config.openai,
@@ -95,8 +97,28 @@ export async function createEngine(config: Config, logger: Logger): Promise<Engi
     await engine.start();
     return { engine, helpLines: () => engine.helpLines(), close: () => engine.close() };
   }
-  const engine = createResponsesEngine({ api: config.openai, retry, maxFileBytes: config.limits.maxFileBytes, logger: logger.child({ engine: 'responses' }) });
+  const api = config.openai;
+  // The hosted engine and its SDK load with the first question: the server is up sooner.
+  const engine = lazyEngine('responses', async () => {
+    const { createResponsesEngine } = await import('./engines/responses/index.js');
+    return createResponsesEngine({ api, retry, maxFileBytes: config.limits.maxFileBytes, logger: logger.child({ engine: 'responses' }) });
+  });
   return { engine, helpLines: () => [], close: async () => undefined };
+}
+
+/** An engine whose module is loaded on first use. */
+function lazyEngine(name: string, load: () => Promise<Engine>): Engine {
+  let loading: Promise<Engine> | undefined;
+  const loaded = () => (loading ??= load());
+  return {
+    name,
+    run: async (input) => (await loaded()).run(input),
+    openOutput: async (ref, signal) => (await loaded()).openOutput(ref, signal),
+    forget: async (session) => {
+      const engine = await loaded();
+      return engine.forget ? engine.forget(session) : { files: 0, sandboxes: 0, context: false, failed: 0 };
+    },
+  };
 }
 
 export interface CrunchOptions {

@@ -1,78 +1,78 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { enableCompileCache } from 'node:module';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { config as loadDotenv } from 'dotenv';
-import { createCrunch, createLogger, logDestination } from '../app.js';
-import { ConfigError, loadConfig } from '../config/index.js';
-import { ask } from './ask.js';
-import { chat } from './chat.js';
-import { statusPrinter } from './output.js';
-import { createCliPlatform } from './platform.js';
-import { serve } from './serve.js';
+import { packageRoot } from '../config/package-root.js';
+import { COMMANDS, type CommandContext, USAGE } from './commands.js';
+import { describeFailure, UsageError } from './errors.js';
 
-const USAGE = `Usage:
-  crunch serve                              start the bot server (Slack, Teams, /healthz); what \`npm start\` runs
-  crunch ask [--file F]... [--out DIR] "question"
-                                            ask one question; images and files go to DIR (./crunch-out)
-  crunch chat [--file F]... [--out DIR] [--session NAME]
-                                            an interactive conversation that keeps its context
-  crunch help                               this text
+// Compiled code of the modules loaded below is cached on disk (os.tmpdir()), which makes later starts faster.
+enableCompileCache();
 
-Configuration comes from the environment and ./.env; see .env.example.`;
+/** Where the settings were looked for, once they were: a configuration error names it. */
+let settingsFrom: string | undefined;
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const term = { out: process.stdout, err: process.stderr };
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      file: { type: 'string', short: 'f', multiple: true, default: [] },
-      out: { type: 'string', short: 'o', default: 'crunch-out' },
-      session: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command = 'help', ...rest] = positionals;
-  if (values.help || command === 'help') {
-    term.out.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (!['serve', 'ask', 'chat'].includes(command)) {
-    term.err.write(`Unknown command: ${command}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (command === 'ask' && rest.join(' ').trim() === '' && values.file.length === 0) {
-    term.err.write(`crunch ask needs a question or a file.\n\n${USAGE}\n`);
-    return 2;
-  }
+/** Each command's module, loaded only when it runs: `serve` brings the chat SDKs, `ask` the engine. */
+const load: Record<string, () => Promise<{ run(ctx: CommandContext): Promise<number> }>> = {
+  ask: () => import('./ask.js'),
+  chat: () => import('./chat.js'),
+  serve: () => import('./serve.js'),
+  doctor: () => import('./doctor.js'),
+};
 
-  const config = loadConfig(env);
-  const logger = createLogger(command === 'serve' ? config.logLevel : env.LOG_LEVEL ? config.logLevel : 'warn', await logDestination(config.logFormat));
-  if (command === 'serve') {
-    const code = await serve(config, logger);
-    // Shut down: idle keep-alive sockets of the SDKs' HTTP agents would hold the process for seconds more.
-    await new Promise<void>((resolve) => logger.flush(() => resolve()));
-    process.exit(code);
-  }
-
-  const crunch = await createCrunch(config, logger, { privateInbox: true });
-  const cli = createCliPlatform(statusPrinter(term));
-  crunch.core.register(cli);
-  crunch.core.start();
-  try {
-    if (command === 'ask') return await ask(crunch, cli, { question: rest.join(' '), files: values.file, outDir: values.out }, term);
-    return await chat(crunch, cli, { files: values.file, outDir: values.out, session: values.session, input: process.stdin }, term);
-  } finally {
-    await crunch.close(0);
-  }
+function version(): string {
+  const root = packageRoot();
+  const pkg = root === undefined ? {} : (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string });
+  return `crunch ${pkg.version ?? 'unknown'}`;
 }
 
-loadDotenv({ quiet: true });
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
+    const topic = first === undefined ? undefined : COMMANDS[rest[0] ?? ''];
+    process.stdout.write(`${topic?.usage ?? USAGE}\n`);
+    return 0;
+  }
+  if (first === '--version' || first === '-V' || first === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = COMMANDS[first];
+  if (command === undefined) throw new UsageError(`Unknown command: ${first}`);
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options: command.options, allowPositionals: command.positionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message, command.name);
+  }
+  if (parsed.values.help === true) {
+    process.stdout.write(`${command.usage}\n`);
+    return 0;
+  }
+  const { defaultPlaces, describeEnvFiles, envFilePaths, loadEnvFiles } = await import('../config/env-files.js');
+  const envFiles = loadEnvFiles(process.env, envFilePaths(defaultPlaces()));
+  settingsFrom = describeEnvFiles(envFiles);
+  const { run } = await load[command.name]!();
+  return run({
+    values: parsed.values,
+    positionals: parsed.positionals,
+    out: process.stdout,
+    err: process.stderr,
+    stdin: process.stdin,
+    envFiles,
+    verbose: parsed.values.verbose === true,
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = err instanceof ConfigError ? 78 : 1;
+    // One friendly message on stderr (stdout stays the answer's), the details only with --verbose.
+    const { text, code } = describeFailure(err, process.argv.includes('--verbose'), settingsFrom);
+    process.stderr.write(`${text}\n`);
+    process.exitCode = code;
   },
 );

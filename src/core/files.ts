@@ -221,16 +221,18 @@ export interface HelpLimits extends FileLimits {
 
 const INTRO = "**I'm Crunch.** Send me a question, with files if you like, and I write and run Python to answer it.";
 const EXAMPLE = 'attach a spreadsheet and ask "plot revenue by month and flag outliers"';
+/** How to follow up, in the chats: the CLI says it its own way (a chat of its own, not a thread). */
+const FOLLOW_UP = 'reply in the thread to follow up: I remember the thread, its files and my earlier results';
 
-/** What `help` answers, on every platform. */
-export function helpText(limits: HelpLimits): string {
+/** What `help` answers, on every platform; `followUp` is the line on following up. */
+export function helpText(limits: HelpLimits, followUp: string = FOLLOW_UP): string {
   return [
     INTRO,
     '',
     '**Try:**',
     `- ${EXAMPLE}`,
     '- "solve 3x + 11 = 14" or "integrate x^2 e^x"',
-    '- reply in the thread to follow up: I remember the thread, its files and my earlier results',
+    `- ${followUp}`,
     '',
     `**Files:** ${supportedList()}; up to ${formatBytes(limits.maxFileBytes)} each and ${limits.maxFilesPerTurn} per message.`,
     `**Time:** a question may run for up to ${formatDuration(limits.turnTimeoutMs)}.`,

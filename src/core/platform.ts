@@ -13,6 +13,8 @@ export interface Platform {
   readonly name: string;
   /** The operator's own terminal (the CLI): the allow-lists do not apply; budgets and the usage log still do. */
   readonly operator?: boolean;
+  /** How a person follows up here, for `help` (default: reply in the thread). */
+  readonly followUp?: string;
   /**
    * Turns the message's files into downloadable attachments (Slack Connect lookups, Graph), plus a line per
    * file that cannot even be offered. Nothing is downloaded yet. Bounded by `signal` (the turn's deadline).

@@ -31,7 +31,10 @@ describe('deleting a conversation upstream', () => {
     expect(upstream(s)).toEqual({ files: 1, containers: 1, conversations: 1 });
     expect(await s.crunch.store.get(keys.session('test:W:C:r1'))).toBeDefined();
 
-    await until(() => s.openai.conversations.size === 0, 10_000);
+    // Deleted, then forgotten by the store (the timeline entry goes last).
+    await until(() => s.openai.conversations.size + s.openai.files.size + s.openai.containers.size === 0, 10_000);
+    const timeline = s.crunch.store.timeline('conversations');
+    for (let i = 0; i < 100 && (await timeline.range(0, Date.now() + 1)).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(upstream(s)).toEqual({ files: 0, containers: 0, conversations: 0 });
     expect(await s.crunch.store.get(keys.session('test:W:C:r1'))).toBeUndefined();
     const deletes = s.openai.requests.filter((r) => r.method === 'DELETE').map((r) => r.template);

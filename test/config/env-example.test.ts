@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { placeholderValues } from '../../scripts/build-teams-package.js';
+import { doctorSettings } from '../../src/cli/checks.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 
 /** The variables `.env.example` documents, set or commented out: `NAME=` at the start of a line, after an optional `# `. */
@@ -32,6 +33,7 @@ describe('.env.example', () => {
     }
   });
   const fromTeamsPackage = readsOf((env) => void placeholderValues(env));
+  const fromDoctor = readsOf((env) => void doctorSettings(env));
 
   it('documents every variable the configuration reads', () => {
     expect(fromConfig.size).toBeGreaterThan(30);
@@ -43,7 +45,11 @@ describe('.env.example', () => {
     expect([...fromTeamsPackage].filter((name) => !example.has(name))).toEqual([]);
   });
 
+  it('documents every variable `crunch doctor` reads', () => {
+    expect([...fromDoctor].filter((name) => !example.has(name))).toEqual([]);
+  });
+
   it('documents nothing that Crunch does not read (a misspelt name would be silently ignored)', () => {
-    expect([...example].filter((name) => !fromConfig.has(name) && !fromTeamsPackage.has(name))).toEqual([]);
+    expect([...example].filter((name) => !fromConfig.has(name) && !fromTeamsPackage.has(name) && !fromDoctor.has(name))).toEqual([]);
   });
 });

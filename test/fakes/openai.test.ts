@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import OpenAI, { APIUserAbortError, AuthenticationError, AzureOpenAI, BadRequestError, RateLimitError, toFile } from 'openai';
+import OpenAI, { APIUserAbortError, AuthenticationError, AzureOpenAI, BadRequestError, NotFoundError, RateLimitError, toFile } from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from './openai.js';
@@ -286,6 +286,30 @@ describe('errors the real API returns', () => {
     expect(wrongType).toMatchObject({ status: 400, param: 'store', code: 'invalid_type' });
     expect(fake.violations).toHaveLength(2);
     fake.violations.length = 0;
+  });
+});
+
+describe('models', () => {
+  it('serves the models it was given, and refuses the code interpreter for one without it', async () => {
+    const picky = await startFakeOpenAI({ models: [{ id: MODEL }, { id: 'gpt-3.5-turbo', codeInterpreter: false }] });
+    try {
+      const sdk = new OpenAI({ apiKey: picky.apiKey, baseURL: `${picky.url}/v1`, maxRetries: 0 });
+      expect(await sdk.models.retrieve(MODEL)).toMatchObject({ id: MODEL, object: 'model' });
+      expect(await sdk.models.retrieve('gpt-9').catch((e: unknown) => e)).toBeInstanceOf(NotFoundError);
+      const tools: OpenAI.Responses.Tool[] = [{ type: 'code_interpreter', container: { type: 'auto' } }];
+      expect(await sdk.responses.create({ model: MODEL, input: 'Reply with OK.', tools, max_output_tokens: 16, store: false })).toMatchObject({ status: 'completed' });
+      const refused = await sdk.responses.create({ model: 'gpt-3.5-turbo', input: 'hi', tools }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(BadRequestError);
+      expect(refused).toMatchObject({ status: 400, param: 'tools' });
+      expect(await sdk.responses.create({ model: 'gpt-9', input: 'hi' }).catch((e: unknown) => e)).toMatchObject({ status: 400, code: 'model_not_found' });
+      expect(picky.violations).toEqual([]);
+    } finally {
+      await picky.close();
+    }
+  });
+
+  it('knows any model when it was given none', async () => {
+    expect(await client.models.retrieve('my-deployment')).toMatchObject({ id: 'my-deployment', object: 'model' });
   });
 });
 

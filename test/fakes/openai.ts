@@ -45,10 +45,21 @@ export interface FakeOpenAIOptions {
   /** What the model does when the script queue is empty. Default: a plain-text echo of the input. */
   fallback?: ScriptStep;
   /**
+   * The models the fake serves (GET /models/{model}, the `model` of POST /responses) and whether each takes the
+   * code_interpreter tool (default yes). Default: any model exists and takes it.
+   */
+  models?: FakeModel[];
+  /**
    * Check every request and response against the spec (default true). Benchmarks turn it off: they measure the
    * bot, and on a small machine the fake's validation would compete with it for the CPU.
    */
   validate?: boolean;
+}
+
+export interface FakeModel {
+  id: string;
+  /** false: POST /responses with the code_interpreter tool is refused (400), as for a model without it. */
+  codeInterpreter?: boolean;
 }
 
 /** A file a scripted code step writes to /mnt/data. */
@@ -62,6 +73,8 @@ export interface ScriptFile {
    * the real API cites an image the code only displayed.
    */
   cite?: boolean;
+  /** Listed and cited, but its content answers 404, like a file lost with its sandbox before it was fetched. */
+  gone?: boolean;
 }
 
 /** An HTTP error to answer POST /responses with. Bodies default to the real API's wording. */
@@ -193,6 +206,8 @@ export interface FakeContainerFile {
   data: Buffer;
   /** The OpenAI file it was copied from (source 'user' via file_ids). */
   fileId?: string;
+  /** Its content answers 404 (ScriptFile.gone). */
+  gone?: boolean;
 }
 
 export interface FakeContainer {
@@ -401,6 +416,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   const streamInterval = options.streamIntervalMs ?? 0;
   const latencyMs = options.latencyMs ?? 0;
   const validate = options.validate ?? true;
+  const models = options.models;
   const nowSec = (): number => Math.floor(clock() / 1000);
   const lifetime = new AbortController();
 
@@ -716,6 +732,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     if ((body['input'] === '' || (Array.isArray(body['input']) && body['input'].length === 0)) && body['previous_response_id'] === undefined && body['conversation'] === undefined && body['prompt'] === undefined) {
       throw invalid(400, 'One of "input" or "previous_response_id" or \'prompt\' or \'conversation\' must be provided.', null, 'missing_required_parameter');
     }
+    const known = models?.find((m) => m.id === model);
+    if (models !== undefined && known === undefined) throw invalid(400, `The requested model '${model}' does not exist.`, 'model', 'model_not_found');
+    const requestedTools = Array.isArray(body['tools']) ? body['tools'] : [];
+    if (known?.codeInterpreter === false && requestedTools.some((t) => isObject(t) && t['type'] === 'code_interpreter')) {
+      throw invalid(400, `Hosted tool 'code_interpreter' is not supported with ${model}.`, 'tools');
+    }
 
     // State the request refers to.
     const convParam = body['conversation'];
@@ -873,7 +895,9 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         outputs.push({ type: 'image', url: `data:${mimeOf(img.filename)};base64,${data.toString('base64')}` });
       }
       for (const f of turn.files ?? []) {
-        produced.push({ file: addContainerFile(container, f.filename, toBuffer(f.data), 'assistant', `/mnt/data/${f.filename}`), cite: f.cite !== false });
+        const file = addContainerFile(container, f.filename, toBuffer(f.data), 'assistant', `/mnt/data/${f.filename}`);
+        if (f.gone === true) file.gone = true;
+        produced.push({ file, cite: f.cite !== false });
       }
       const item: JsonObject = { id: ids.codeCall(), type: 'code_interpreter_call', status: 'completed', code, container_id: container.id, outputs };
       items.push(item);
@@ -1181,10 +1205,15 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       const c = liveContainer(ctx.params['container_id'] ?? '');
       const id = ctx.params['file_id'] ?? '';
       const f = c.files.find((x) => x.id === id);
-      if (!f) throw invalid(404, `Container file with id '${id}' not found.`);
+      if (!f || f.gone === true) throw invalid(404, `Container file with id '${id}' not found.`);
       replyBytes(ctx, f.data, f.filename);
     }),
 
+    route('GET', '/models/{model}', async (ctx) => {
+      const id = ctx.params['model'] ?? '';
+      if (models !== undefined && !models.some((m) => m.id === id)) throw invalid(404, `The model '${id}' does not exist or you do not have access to it.`, null, 'model_not_found');
+      reply(ctx, 200, { id, object: 'model', created: 1_712_361_441, owned_by: 'system' });
+    }),
     route('POST', '/responses', createResponse),
     route('GET', '/responses/{response_id}', async (ctx) => {
       const id = ctx.params['response_id'] ?? '';

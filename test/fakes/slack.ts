@@ -1,8 +1,14 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { listen, sendJson } from './http.js';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { parse } from 'yaml';
+
+/** The bot scopes the app's manifest asks for: what an installed Crunch app is granted (from test/fakes, or compiled in dist/). */
+const manifestUrl = new URL(`${import.meta.url.includes('/dist/test/') ? '../../..' : '../..'}/manifest/slack/manifest.yaml`, import.meta.url);
+const MANIFEST_SCOPES: string[] = (parse(readFileSync(manifestUrl, 'utf8')) as { oauth_config: { scopes: { bot: string[] } } }).oauth_config.scopes.bot;
 
 /**
  * A fake Slack over real HTTP on 127.0.0.1: the Web API under `<url>/api/` (reach it through SLACK_API_URL),
@@ -159,6 +165,8 @@ export interface FakeSlack {
   readonly openDownloads: number;
   /** When false, private file URLs answer with the HTML sign-in page, as Slack does for a token without files:read. */
   filesReadScope: boolean;
+  /** The bot token's scopes, sent in every response's x-oauth-scopes header as Slack does. Default: the manifest's. */
+  grantedScopes: string[];
   /** Socket Mode: the app's WebSocket connections and acks, and events and disconnects to send. */
   socket: FakeSocketMode;
   /** Serves a file at the URL Slack would give it; `fileObject` is what an event's `files[]` carries. */
@@ -352,6 +360,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       return openDownloads;
     },
     filesReadScope: true,
+    grantedScopes: [...MANIFEST_SCOPES],
     socket,
     hostFile(file) {
       hosted.set(file.id, file);
@@ -415,6 +424,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       for (const entry of [...holds]) entry.release();
       hosted.clear();
       fake.filesReadScope = true;
+      fake.grantedScopes = [...MANIFEST_SCOPES];
       socket.acks = [];
       socket.connections = socket.connections.filter((c) => c.open);
     },
@@ -474,7 +484,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const reply = (result: Record<string, unknown>) => {
       const ok = result['ok'] !== false;
       record(200, ok ? undefined : String(result['error']));
-      sendJson(res, 200, ok ? { ok: true, ...result } : result);
+      const scopes = token === fake.botToken ? fake.grantedScopes.join(',') : token === fake.appToken ? 'connections:write' : undefined;
+      sendJson(res, 200, ok ? { ok: true, ...result } : result, scopes !== undefined ? { 'x-oauth-scopes': scopes } : {});
     };
     if (token === '') return reply({ ok: false, error: 'not_authed' });
     if (method === 'apps.connections.open') {

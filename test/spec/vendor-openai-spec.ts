@@ -48,6 +48,7 @@ export const OPERATIONS: Record<string, string[]> = {
   '/responses/{response_id}': ['get', 'delete'],
   '/responses/{response_id}/cancel': ['post'],
   '/chat/completions': ['post'],
+  '/models/{model}': ['get'],
 };
 
 /** Schemas kept even if no operation references them. */

@@ -57,7 +57,7 @@ export async function answer(turn: Turn, platform: Platform, progress: ProgressS
     if (turn.refused !== undefined) return plain({ ...textReply('refused', turn.refused.line), refused: turn.refused.reason });
     const files = turn.twin === 'awaits' ? await withTwinFiles(turn, deps.store, signal) : turn.files;
     const command = files.length === 0 ? text.toLowerCase().replace(/^\/|[.!]$/g, '') : '';
-    if (command === 'help' || command === '?') return plain(textReply('help', [helpText(deps.limits), ...(deps.helpLines?.() ?? [])].join('\n'), notices));
+    if (command === 'help' || command === '?') return plain(textReply('help', [helpText(deps.limits, platform.followUp), ...(deps.helpLines?.() ?? [])].join('\n'), notices));
     if (command === 'reset' || command === 'new' || command === 'forget' || command === 'delete') {
       const session = await deps.store.get<EngineSession>(sessionKey);
       await deps.store.delete(sessionKey);

@@ -1,10 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
-import { chmod, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Ran, runCli } from '../../cli/harness.js';
 import { type FakeChat, startFakeChat } from '../../fakes/chat-completions.js';
 
 /**
@@ -33,27 +34,11 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: work,
-      env: {
-        PATH: process.env.PATH ?? '',
-        CRUNCH_ENGINE: 'local',
-        OPENAI_API_KEY: chat.apiKey,
-        OPENAI_BASE_URL: `${chat.url}/v1`,
-        CRUNCH_MODEL: 'qwen2.5-coder',
-        STORE_URL: `sqlite://${join(work, 'crunch.sqlite')}`,
-        ...env,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end();
+function run(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+  return runCli(args, {
+    cwd: work,
+    script: bin,
+    env: { CRUNCH_ENGINE: 'local', OPENAI_API_KEY: chat.apiKey, OPENAI_BASE_URL: `${chat.url}/v1`, CRUNCH_MODEL: 'qwen2.5-coder', STORE_URL: `sqlite://${join(work, 'crunch.sqlite')}`, ...env },
   });
 }
 
@@ -76,10 +61,12 @@ describe('crunch CLI with CRUNCH_ENGINE=local', () => {
     expect(result.stderr).toContain('running Python…');
     const total = (await promisify(execFile)('/usr/bin/python3', ['-c', `import pandas as pd; print(pd.read_excel('${SALES}')['revenue'].sum())`])).stdout.trim();
     expect(result.stdout).toBe(`Total revenue: ${total}. The chart is attached.\n`);
-    const chart = await readFile(join(work, 'crunch-out', 'revenue_by_month.png'));
+    // The answer's own folder under crunch-out/.
+    const [answer] = await readdir(join(work, 'crunch-out'));
+    const chart = await readFile(join(work, 'crunch-out', answer!, 'revenue_by_month.png'));
     expect(chart.subarray(0, 8).equals(PNG_MAGIC)).toBe(true);
     expect(chart.length).toBeGreaterThan(10_000);
-    expect(await readFile(join(work, 'crunch-out', 'code.py'), 'utf8')).toContain("pd.read_excel('/mnt/data/sales.xlsx')");
+    expect(await readFile(join(work, 'crunch-out', answer!, 'code.py'), 'utf8')).toContain("pd.read_excel('/mnt/data/sales.xlsx')");
     expect(chat.requests[0]!.body).toMatchObject({ model: 'qwen2.5-coder', stream: true });
     expect(chat.violations).toEqual([]);
   });
