@@ -230,6 +230,8 @@ describe('retention and forget', () => {
       await new Promise((r) => setTimeout(r, 300));
     }
     expect(engine.forgotten).toEqual([session]);
+    // The engine forgets first, then the store: wait for the expire turn to finish.
+    await core.idle();
     expect(await storage.store.get(keys.session(conversation))).toBeUndefined();
     expect(await storage.store.get(keys.session('test:W:C:busy'))).toBeDefined();
     expect(audit.filter((e) => e.outcome === 'deleted')).toMatchObject([{ conversation, reason: 'retention' }]);
