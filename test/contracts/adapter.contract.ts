@@ -27,6 +27,8 @@ export interface AdapterDriver {
   send(delivery: Delivery): Promise<number>;
   /** The messages the person sees in that conversation (for a message: its answers; for `opened`: the greeting), in order. */
   answers(delivery: Delivery): string[];
+  /** The small print under the answers there (Slack context blocks, Teams subtle text): notices, receipts. */
+  smallPrint(delivery: Delivery): string[];
   /** The titles of the charts and the names of the files posted there. */
   outputs(delivery: Delivery): string[];
   /** How many calls the adapter made to the platform for that conversation (progress included). */
@@ -152,6 +154,17 @@ export function adapterContract(name: string, open: (options?: DriverOptions) =>
       await d.send(bob);
       await d.settle();
       expect(d.answers(bob)).toHaveLength(1);
+    });
+
+    it('ends an answer with its receipt in small print when costs are shown', async () => {
+      const shown = await open({ governance: { showCost: true } });
+      others.push(shown);
+      shown.engine.script.push({ text: 'The total is 220.' });
+      const m = shown.message('sum it');
+      await shown.send(m);
+      await shown.settle();
+      expect(shown.answers(m)).toEqual([expect.stringMatching(/^The total is 220\./)]);
+      expect(shown.smallPrint(m)).toEqual(['1,100 tokens · 1 sandbox session · ≈ $0.03']);
     });
 
     it('turns an engine failure into one friendly message', async () => {

@@ -67,10 +67,14 @@ export function planReply(reply: Reply, options: RenderOptions): ReplyPlan {
   const text = textElements(reply, blocks);
   const reserve = (reply.images.length + linked.length) * RESERVE_PER_OUTPUT + (reply.code.length > 0 ? sizeOf(codeAction(reply.code, MIN_CODE_CHARS)) : 0);
   const cardHoldsText = sizeOf(cardActivity(card(text), firstLine(reply.text))) + ENVELOPE_BYTES + reserve <= options.maxMessageBytes;
-  const asCard = (withOutputs || blocks.some((b) => b.type === 'table')) && reply.kind !== 'error' && cardHoldsText;
+  // A receipt (CRUNCH_SHOW_COST) is the card's footer, so an answer that has one is a card.
+  const asCard = (withOutputs || blocks.some((b) => b.type === 'table') || reply.receipt !== undefined) && reply.kind !== 'error' && cardHoldsText;
   if (asCard) {
     parts.push({ id: 'answer', part: 'answer', render: () => answerCard('answer', reply, text, linked, options) });
   } else {
+    const last = pieces.length - 1;
+    // Too long for a card and nothing else to show: the receipt ends the last text part, in small print's place.
+    if (reply.receipt !== undefined && !withOutputs) pieces[last] = `${pieces[last]}\n\n_${reply.receipt}_`;
     pieces.forEach((piece, i) => parts.push(now(i === 0 ? 'answer' : `text:${i}`, i === 0 ? 'answer' : 'text', textActivity(piece))));
     if (withOutputs) parts.push({ id: 'extras', part: 'extras', render: () => answerCard('extras', reply, [], linked, options) });
   }
@@ -106,6 +110,9 @@ function textElements(reply: Reply, blocks: ReturnType<typeof markdownBlocks>): 
   return body;
 }
 
+/** The card's small print: the receipt, below a separator. */
+const footer = (text: string) => ({ type: 'TextBlock', text, wrap: true, size: 'Small', isSubtle: true, separator: true, spacing: 'Medium' });
+
 const warning = (text: string) => ({ type: 'TextBlock', text: `⚠️ ${text}`, wrap: true, color: 'Warning', isSubtle: true });
 
 /**
@@ -125,6 +132,7 @@ async function answerCard(part: 'answer' | 'extras', reply: Reply, text: unknown
     if (links !== undefined) body.push({ type: 'TextBlock', text: links, wrap: true });
     body.push(...unattached.map((n) => warning(n)));
     if (body.length === 0) body.push({ type: 'TextBlock', text: 'Here are the results.', wrap: true });
+    if (reply.receipt !== undefined) body.push(footer(reply.receipt));
     const activity = cardActivity(card(body, reply.code.length > 0 ? { actions: [codeAction(reply.code, codeChars)] } : {}), summary);
     return { activity, inlined: shown.inlined };
   };

@@ -1,5 +1,5 @@
 import type { AdapterDriver, Delivery, DriverOptions } from '../../contracts/adapter.contract.js';
-import { messageText } from '../../fakes/slack.js';
+import { contextTexts, messageText } from '../../fakes/slack.js';
 import { startHarness } from './harness.js';
 
 /**
@@ -47,6 +47,7 @@ export async function slackDriver(options: DriverOptions = {}): Promise<AdapterD
       (event(d).type === 'app_home_opened' ? h.fake.messages.filter((m) => m.channel === channel(d) && m.thread_ts === undefined && !m.deleted) : h.fake.thread(channel(d), root(d)))
         .filter((m) => !m.streaming)
         .map((m) => messageText(m).trim()),
+    smallPrint: (d) => h.fake.thread(channel(d), root(d)).flatMap((m) => contextTexts(m)),
     outputs: (d) => h.fake.threadUploads(channel(d), root(d)).map((u) => u.title ?? u.filename),
     calls: (d) => h.fake.calls.filter((c) => c.params['channel'] === channel(d) || c.params['channel_id'] === channel(d)).length,
     settle: () => h.settle(),

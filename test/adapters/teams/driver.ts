@@ -1,5 +1,5 @@
 import type { AdapterDriver, Delivery, DriverOptions } from '../../contracts/adapter.contract.js';
-import { shownTexts, startStack } from './harness.js';
+import { shownCards, shownTexts, startStack } from './harness.js';
 
 /**
  * The Teams adapter as the adapter contract drives it: personal chats, files as download links. A person
@@ -38,6 +38,11 @@ export async function teamsDriver(options: DriverOptions = {}): Promise<AdapterD
       return (await s.send(delivery.payload)).status;
     },
     answers: (d: Delivery) => shownTexts(s.fake, d.conversation),
+    smallPrint: (d) =>
+      shownCards(s.fake, d.conversation)
+        .flatMap((c) => (c['body'] ?? []) as Array<{ type: string; text?: string; isSubtle?: boolean }>)
+        .filter((e) => e.type === 'TextBlock' && e.isSubtle === true)
+        .map((e) => String(e.text)),
     outputs: (d) =>
       s.fake.shown(d.conversation).flatMap((m) =>
         ((m.activity.attachments ?? []) as { contentType: string; name?: string; content: Record<string, any> }[]).flatMap((a) => {
