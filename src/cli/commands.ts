@@ -78,6 +78,24 @@ ${CONFIG}`,
     options: { help: { type: 'boolean', short: 'h' } },
     positionals: false,
   },
+  usage: {
+    name: 'usage',
+    summary: 'turns, tokens and cost per person or per channel, from the usage log',
+    usage: `Usage: crunch usage [--since PERIOD] [--by user|channel] [--json]
+
+Sums what Crunch answered over a period, from the usage log in the store (STORE_URL; shared by replicas on
+Redis): turns, input, cached and output tokens, sandbox sessions and approximate cost (the price table, see
+CRUNCH_PRICES), per person or per channel, most expensive first.
+
+      --since PERIOD   how far back: 7d, 12h, 30m, 2w (default 30d)
+      --by user|channel  group by person (default) or by channel
+      --json           print one JSON object instead: the period, a row per person or channel, the total
+${VERBOSE}
+
+${CONFIG}`,
+    options: { ...common, since: { type: 'string', default: '30d' }, by: { type: 'string', default: 'user' }, json: { type: 'boolean' } },
+    positionals: false,
+  },
   doctor: {
     name: 'doctor',
     summary: 'check the configuration against the live services and say what to fix',

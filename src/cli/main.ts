@@ -19,6 +19,7 @@ const load: Record<string, () => Promise<{ run(ctx: CommandContext): Promise<num
   chat: () => import('./chat.js'),
   serve: () => import('./serve.js'),
   doctor: () => import('./doctor.js'),
+  usage: () => import('./usage.js'),
 };
 
 function version(): string {
