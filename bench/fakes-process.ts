@@ -10,7 +10,11 @@ const openai = await startFakeOpenAI({ latencyMs, validate: false, fallback: { t
 
 function stats() {
   const threads = new Set(slack.messages.filter((m) => !m.streaming && !m.deleted && m.thread_ts !== undefined).map((m) => `${m.channel}:${m.thread_ts}`));
-  const count = (list: { method: string }[]) => list.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.method]: (acc[c.method] ?? 0) + 1 }), {});
+  const count = (list: { method: string }[]) => {
+    const counts: Record<string, number> = {};
+    for (const c of list) counts[c.method] = (counts[c.method] ?? 0) + 1;
+    return counts;
+  };
   return {
     answered: threads.size,
     slack: count(slack.calls.filter((c) => c.method !== 'auth.test')),

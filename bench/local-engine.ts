@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
+import type { EngineSession } from '../src/core/index.js';
 import { createLocalEngine, type LocalEngineOptions } from '../src/engines/local/index.js';
 import { type ExecutionLimits, Interpreter, runnerConfig } from '../src/engines/local/interpreter.js';
 import { sandboxCommand, workdirFor } from '../src/engines/local/sandbox.js';
@@ -161,7 +162,7 @@ try {
   const began = performance.now();
   await Promise.all(
     Array.from({ length: conversations }, async () => {
-      let session;
+      let session: EngineSession | undefined;
       for (let turn = 0; turn < turnsEach; turn++) {
         const started = performance.now();
         const file = { sourceId: 'sales', name: 'sales.xlsx', mimeType: 'application/octet-stream', open: async () => Readable.from([SALES]) };

@@ -79,7 +79,14 @@ export function buildTeamsPackage(env: Record<string, string | undefined>, dir =
     }
     return JSON.stringify(value).slice(1, -1);
   });
-  const manifest = JSON.parse(filled) as Record<string, any>;
+  const manifest = JSON.parse(filled) as {
+    id?: string;
+    version?: string;
+    bots?: { botId?: string }[];
+    developer?: Record<string, string>;
+    validDomains?: string[];
+    icons?: { color?: string; outline?: string };
+  };
   if (problems.length === 0) {
     if (!GUID.test(String(manifest.id))) problems.push('TEAMS_APP_ID: must be a GUID');
     for (const bot of manifest.bots ?? []) if (!GUID.test(String(bot.botId))) problems.push('MicrosoftAppId: must be the bot\'s app id, a GUID');

@@ -29,11 +29,13 @@ export function defuseMentions(text: string): string {
 }
 
 export function portableFileName(name: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
   return name.replace(/[<>:"/\\|?*\u0000-\u001f]/g, '_');
 }
 
 /** Converts markdown into Slack mrkdwn. */
 export function markdownToSlack(markdown: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is removed (it and U+E000–E003 mark held spans)
   const lines = markdown.replace(/\r\n?/g, '\n').replace(/[\u0000\uE000-\uE003]/g, '').split('\n');
   const out: string[] = [];
   let i = 0;
@@ -69,7 +71,7 @@ export function markdownToSlack(markdown: string): string {
 function codeBlock(body: string[]): string {
   // Slack has no language hints and no escape for ``` inside a block: break such runs with a zero-width space.
   const text = escapeSlack(body.join('\n').replace(/```/g, `\`${ZWSP}\`\``)).replace(/\s+$/, '');
-  return '```\n' + text + '\n```';
+  return `\`\`\`\n${text}\n\`\`\``;
 }
 
 function convertLine(line: string): string {
@@ -105,7 +107,7 @@ function inline(text: string): string {
   // Code spans first: nothing inside them is formatting.
   s = s.replace(/(`+)(?!`)([\s\S]*?[^`])\1(?!`)/g, (_m, _ticks: string, code: string) => {
     const body = /^ .* $/.test(code) && code.trim() !== '' ? code.slice(1, -1) : code;
-    return hold('`' + escapeSlack(body.replace(/`/g, 'ˋ')) + '`');
+    return hold(`\`${escapeSlack(body.replace(/`/g, 'ˋ'))}\``);
   });
   s = s.replace(/\\([\\`*_{}[\]()#+\-.!|~<>$])/g, (_m, c: string) => hold(escapeSlack(c)));
   const url = String.raw`<?((?:[^\s()<>]|\([^\s()<>]*\))+)>?(?:\s+"[^"]*")?`;

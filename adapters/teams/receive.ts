@@ -182,7 +182,7 @@ export function hintsFromHtml(html: string, hasImageAttachment: boolean): FileHi
   for (let i = 0; i < attachmentTags; i++) hints.push({ name: attachmentTags === 1 ? 'the attached file' : `attached file ${i + 1}` });
   if (!hasImageAttachment) {
     const images = [...html.matchAll(/<img\b[^>]*>/gi)].filter((m) => !/schema\.skype\.com\/(Emoji|Mention)/i.test(m[0]));
-    images.forEach((_, i) => hints.push({ name: images.length === 1 ? 'the pasted image' : `pasted image ${i + 1}` }));
+    for (const [i] of images.entries()) hints.push({ name: images.length === 1 ? 'the pasted image' : `pasted image ${i + 1}` });
   }
   return hints;
 }

@@ -1,7 +1,7 @@
 import { styleText } from 'node:util';
 import { type Crunch, createCrunch, createLogger, logDestination } from '../app.js';
 import { loadConfig } from '../config/index.js';
-import { type FileRef, type Reply } from '../core/index.js';
+import type { FileRef, Reply } from '../core/index.js';
 import type { CommandContext } from './commands.js';
 import { type SavedOutputs, saveOutputs } from './output.js';
 import { type CliPlatform, createCliPlatform } from './platform.js';

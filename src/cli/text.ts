@@ -1,7 +1,7 @@
 import { stripVTControlCharacters } from 'node:util';
 
 // C0 controls but tab and newline, DEL, and C1 controls (U+0080–U+009F; U+009B alone starts a sequence).
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
 const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /**

@@ -34,7 +34,7 @@ export function defaultPlaces(env: NodeJS.ProcessEnv = process.env): EnvFilePlac
     cwd: process.cwd(),
     projectRoot: packageRoot(),
     // The XDG spec: a relative XDG_CONFIG_HOME is invalid and ignored.
-    configHome: xdg && xdg.startsWith('/') ? xdg : join(env.HOME?.trim() || homedir(), '.config'),
+    configHome: xdg?.startsWith('/') ? xdg : join(env.HOME?.trim() || homedir(), '.config'),
   };
 }
 

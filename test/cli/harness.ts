@@ -47,5 +47,5 @@ export async function emptyHome(): Promise<string> {
 }
 
 /** Any terminal control character but newline and tab (what must never reach a terminal from the model). */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 export const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;

@@ -49,6 +49,6 @@ describe('answer text', () => {
     const c = new StreamedTextCleaner();
     expect(c.push('an array a[')).toBe('an array a');
     expect(c.push('1] is fine')).toBe('[1] is fine');
-    expect(c.push(' [' + 'x'.repeat(500))).toBe(' [' + 'x'.repeat(500));
+    expect(c.push(` [${'x'.repeat(500)}`)).toBe(` [${'x'.repeat(500)}`);
   });
 });

@@ -108,7 +108,9 @@ export async function startFakeChat(options: { apiKey?: string } = {}): Promise<
   const script: ChatStep[] = [];
   const requests: ChatRequest[] = [];
   const violations: ChatViolation[] = [];
-  const record = (direction: ChatViolation['direction'], messages: string[]) => messages.forEach((message) => violations.push({ direction, message }));
+  const record = (direction: ChatViolation['direction'], messages: string[]) => {
+    for (const message of messages) violations.push({ direction, message });
+  };
 
   function fail(res: ServerResponse, status: number, error: { message: string; type: string; param: string | null; code: string | null }, headers: Record<string, string> = {}) {
     const body = { error };
@@ -145,7 +147,10 @@ export async function startFakeChat(options: { apiKey?: string } = {}): Promise<
     if (turn.delayMs) {
       const gone = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), turn.delayMs);
-        res.once('close', () => (clearTimeout(timer), resolve(true)));
+        res.once('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
       });
       if (gone) return;
     }

@@ -400,7 +400,10 @@ interface Route {
 
 function route(method: string, template: string, handler: Handler): Route {
   const names: string[] = [];
-  const regex = new RegExp(`^${template.replace(/\{(\w+)\}/g, (_m, name: string) => (names.push(name), '([^/]+)'))}$`);
+  const regex = new RegExp(`^${template.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  })}$`);
   return { method, template, regex, names, handler };
 }
 
@@ -749,7 +752,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     const conversation = conversationId !== undefined ? conversations.get(conversationId) : undefined;
     if (conversationId !== undefined && !conversation) throw invalid(404, `Conversation with id '${conversationId}' not found.`);
     const prev = previousId !== undefined ? responses.get(previousId) : undefined;
-    if (previousId !== undefined && (!prev || !prev.stored)) {
+    if (previousId !== undefined && (!prev?.stored)) {
       throw invalid(400, `Previous response with id '${previousId}' not found.`, 'previous_response_id', 'previous_response_not_found');
     }
 
@@ -1218,21 +1221,21 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     route('GET', '/responses/{response_id}', async (ctx) => {
       const id = ctx.params['response_id'] ?? '';
       const rec = responses.get(id);
-      if (!rec || !rec.stored) throw invalid(404, `Response with id '${id}' not found.`);
+      if (!rec?.stored) throw invalid(404, `Response with id '${id}' not found.`);
       const include = [...ctx.query.getAll('include'), ...ctx.query.getAll('include[]')];
       reply(ctx, 200, renderResponse(rec, include));
     }),
     route('DELETE', '/responses/{response_id}', async (ctx) => {
       const id = ctx.params['response_id'] ?? '';
       const rec = responses.get(id);
-      if (!rec || !rec.stored) throw invalid(404, `Response with id '${id}' not found.`);
+      if (!rec?.stored) throw invalid(404, `Response with id '${id}' not found.`);
       rec.stored = false;
       reply(ctx, 200, { id, object: 'response', deleted: true });
     }),
     route('POST', '/responses/{response_id}/cancel', async (ctx) => {
       const id = ctx.params['response_id'] ?? '';
       const rec = responses.get(id);
-      if (!rec || !rec.stored) throw invalid(404, `Response with id '${id}' not found.`);
+      if (!rec?.stored) throw invalid(404, `Response with id '${id}' not found.`);
       if (!rec.background) throw invalid(400, 'Cannot cancel a synchronous response.');
       const status = rec.response['status'];
       if (status === 'queued' || status === 'in_progress') rec.response = { ...rec.response, status: 'cancelled' };
@@ -1286,7 +1289,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       const m = r.regex.exec(endpoint);
       if (!m) continue;
       const params: Record<string, string> = {};
-      r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1] ?? '')));
+      for (const [i, n] of r.names.entries()) params[n] = decodeURIComponent(m[i + 1] ?? '');
       matched = { route: r, params };
       break;
     }

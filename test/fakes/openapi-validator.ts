@@ -140,7 +140,12 @@ function tagInfo(schema: Json, prop: string, rawSchemas: JsonObject, depth: numb
     const collect = (p: Json): void => {
       const r = resolveRaw(p, rawSchemas);
       if (!isObject(r)) return;
-      if (Array.isArray(r['enum'])) for (const v of r['enum']) typeof v === 'string' ? values.add(v) : v === null && (nullable = true);
+      if (Array.isArray(r['enum'])) {
+        for (const v of r['enum']) {
+          if (typeof v === 'string') values.add(v);
+          else if (v === null) nullable = true;
+        }
+      }
       if (typeof r['const'] === 'string') values.add(r['const']);
       if (r['type'] === 'null' || r['nullable'] === true) nullable = true;
       for (const key of ['anyOf', 'oneOf'] as const) {
@@ -160,7 +165,7 @@ function tagInfo(schema: Json, prop: string, rawSchemas: JsonObject, depth: numb
       for (const m of members) {
         const info = tagInfo(m, prop, rawSchemas, depth + 1);
         if (!info) return undefined;
-        info.values.forEach((v) => out.values.add(v));
+        for (const v of info.values) out.values.add(v);
         out.optional ||= info.optional;
         out.nullable ||= info.nullable;
       }
@@ -460,7 +465,7 @@ function toSpecError(e: ErrorObject, same: ErrorObject[], data: unknown): SpecEr
       for (const s of same) {
         const sp = s.params as Record<string, unknown>;
         const vals = Array.isArray(sp['allowedValues']) ? sp['allowedValues'] : [sp['allowedValue']];
-        vals.forEach((v) => allowed.add(v));
+        for (const v of vals) allowed.add(v);
       }
       return { message: `Invalid value: '${typeof value === 'string' ? value : JSON.stringify(value)}'. Supported values are: ${listValues([...allowed])}.`, param: param || null, code: 'invalid_value', pointer };
     }
@@ -519,7 +524,7 @@ function knownProperties(l: Loaded, schema: Json, depthLeft = 12): Set<string> |
   let any = false;
   if (isObject(s['properties'])) {
     any = true;
-    Object.keys(s['properties']).forEach((k) => out.add(k));
+    for (const k of Object.keys(s['properties'])) out.add(k);
   }
   if (s['additionalProperties'] !== undefined && s['additionalProperties'] !== false) return undefined;
   for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
@@ -534,7 +539,7 @@ function knownProperties(l: Loaded, schema: Json, depthLeft = 12): Set<string> |
         continue;
       }
       any = true;
-      inner.forEach((k) => out.add(k));
+      for (const k of inner) out.add(k);
     }
   }
   return any ? out : undefined;
@@ -569,7 +574,7 @@ export function formToObject(form: FormData): Record<string, unknown> {
   for (const [key, value] of form.entries()) {
     const v: unknown = isFile(value) ? `<file ${value.name} ${value.size} bytes>` : value;
     const m = /^([^[\]]+)((?:\[[^\]]*\])*)$/.exec(key);
-    if (!m || !m[2]) {
+    if (!m?.[2]) {
       out[key] = v;
       continue;
     }

@@ -389,7 +389,10 @@ export async function startFakeTeams(options: FakeTeamsOptions = {}): Promise<Fa
     res.on('close', () => (state.openDownloads -= 1));
     const trouble = state.troubles.get(path);
     if (trouble === 'hang') return;
-    if (trouble === 'forbidden') return sendJson(res, 403, { error: { code: 'accessDenied', message: 'Access denied' } });
+    if (trouble === 'forbidden') {
+      sendJson(res, 403, { error: { code: 'accessDenied', message: 'Access denied' } });
+      return;
+    }
     res.writeHead(200, { 'content-type': trouble === 'html' ? 'text/html; charset=utf-8' : contentType, 'content-length': bytes.length });
     if (trouble === 'stall') return void res.write(bytes.subarray(0, bytes.length / 2));
     res.end(bytes);

@@ -129,7 +129,8 @@ export function buildSubset(spec: JsonObject): JsonObject {
     const target = lookup(spec, ref);
     if (target === undefined) throw new Error(`dangling $ref ${ref}`);
     const stripped = stripDocs(target);
-    (components[section] ??= {})[name] = stripped;
+    components[section] ??= {};
+    components[section][name] = stripped;
     const more = new Set<string>();
     collectRefs(stripped, more);
     for (const r of more) if (!seen.has(r)) pending.add(r);

@@ -51,13 +51,13 @@ function noticesBlock(notices: string[]): Record<string, unknown> | undefined {
 /** All code cells as one Python file, each cell's output kept as comments under it. */
 export function codeFile(cells: CodeCell[]): string {
   return (
-    cells
+    `${cells
       .map((cell, i) => {
         const header = cells.length > 1 ? `# ---- step ${i + 1} of ${cells.length} ----\n` : '';
         const printed = cell.output?.trim() ?? '';
         const output = printed === '' ? '' : `\n\n# Output:\n${printed.slice(0, 4000).split('\n').map((l) => `# ${l}`).join('\n')}`;
         return `${header}${cell.code.trimEnd()}${output}`;
       })
-      .join('\n\n\n') + '\n'
+      .join('\n\n\n')}\n`
   );
 }

@@ -31,7 +31,10 @@ export class HeldAcks {
 
   async process(app: App, event: ReceiverEvent, refuse: () => void | Promise<void>): Promise<void> {
     let response: unknown[] = [];
-    await app.processEvent({ ...event, ack: async (...args: unknown[]) => void (response = args) });
+    await app.processEvent({ ...event, ack: async (...args: unknown[]) => {
+        response = args;
+      },
+    });
     if (this.refused.has(event.body)) return refuse();
     await (event.ack as (...args: unknown[]) => Promise<void>)(...response);
   }

@@ -75,19 +75,19 @@ export function planReply(reply: Reply, options: RenderOptions): ReplyPlan {
     const last = pieces.length - 1;
     // Too long for a card and nothing else to show: the receipt ends the last text part, in small print's place.
     if (reply.receipt !== undefined && !withOutputs) pieces[last] = `${pieces[last]}\n\n_${reply.receipt}_`;
-    pieces.forEach((piece, i) => parts.push(now(i === 0 ? 'answer' : `text:${i}`, i === 0 ? 'answer' : 'text', textActivity(piece))));
+    for (const [i, piece] of pieces.entries()) parts.push(now(i === 0 ? 'answer' : `text:${i}`, i === 0 ? 'answer' : 'text', textActivity(piece)));
     if (withOutputs) parts.push({ id: 'extras', part: 'extras', render: () => answerCard('extras', reply, [], linked, options) });
   }
   const unattached: string[] = [];
   if (options.offer !== undefined) {
     const offer = options.offer;
-    reply.files.forEach((file, i) =>
+    for (const [i, file] of reply.files.entries()) {
       parts.push({
         id: `file:${i}`,
         part: 'files',
         render: () => offer(file).catch((err: unknown) => void unattached.push((err as { userMessage?: string }).userMessage ?? `**${file.name}** could not be attached.`)),
-      }),
-    );
+      });
+    }
   }
   parts.push({ id: 'notices', part: 'notices', render: async () => (unattached.length > 0 ? { part: 'notices', activity: textActivity(noticesMarkdown(unattached)) } : undefined) });
   return { parts, text: pieces[0]!, answerIsText: !asCard };
@@ -140,7 +140,10 @@ async function answerCard(part: 'answer' | 'extras', reply: Reply, text: unknown
   const byUrl = async () => {
     let chars = INLINE_CODE_CHARS[0]!;
     let { activity } = await build(false, chars);
-    while (!fits(activity) && chars > MIN_CODE_CHARS) ({ activity } = await build(false, (chars = Math.max(MIN_CODE_CHARS, Math.floor(chars / 2)))));
+    while (!fits(activity) && chars > MIN_CODE_CHARS) {
+      chars = Math.max(MIN_CODE_CHARS, Math.floor(chars / 2));
+      ({ activity } = await build(false, chars));
+    }
     return activity;
   };
   if (reply.images.length > 0) {

@@ -77,7 +77,10 @@ function memo<K, V>(make: (key: K) => Promise<V>): (key: K) => Promise<V> {
   const made = new Map<K, Promise<V>>();
   return (key) => {
     let value = made.get(key);
-    if (value === undefined) made.set(key, (value = make(key)));
+    if (value === undefined) {
+      value = make(key);
+      made.set(key, value);
+    }
     return value;
   };
 }

@@ -5,7 +5,7 @@ import type { Engine } from '../engine.js';
 import { CrunchError } from '../errors.js';
 import type { FileLimits } from '../files.js';
 import { checkAccess, type Governance, openGovernance } from '../governance/index.js';
-import type { AcceptOptions, Inbox, Lease } from '../inbox.js';
+import type { AcceptOptions, AcceptOutcome, Inbox, Lease } from '../inbox.js';
 import { keys } from '../keys.js';
 import type { Platform } from '../platform.js';
 import type { Store } from '../store/index.js';
@@ -135,7 +135,7 @@ export function createCore(deps: CoreDeps): Core {
       turn = { ...turn, refused: { reason: refusal.reason, line: refusal.line } };
       options = { ...options, join: false };
     }
-    let outcome;
+    let outcome: AcceptOutcome;
     try {
       outcome = await deps.inbox.accept(turn, options);
     } catch (err) {

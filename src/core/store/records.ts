@@ -61,7 +61,10 @@ export function memoryRecords(): Records {
     },
     timeline(name) {
       let rows = timelines.get(name);
-      if (rows === undefined) timelines.set(name, (rows = new Map()));
+      if (rows === undefined) {
+        rows = new Map();
+        timelines.set(name, rows);
+      }
       const all = rows;
       return {
         async put(id, at, value) {

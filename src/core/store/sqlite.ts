@@ -37,7 +37,10 @@ export async function openSqlite(url: string): Promise<Sqlite> {
   const statements = new Map<string, ReturnType<DatabaseSync['prepare']>>();
   const run = (sql: string, params: unknown[]) => {
     let statement = statements.get(sql);
-    if (statement === undefined) statements.set(sql, (statement = db.prepare(sql)));
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
     return statement.all(...(params as SQLInputValue[])) as Record<string, unknown>[];
   };
   const query: Query = async (sql, ...params) => run(sql, params);

@@ -185,7 +185,7 @@ export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
   }
 
   async function execute(lease: Lease, files: TurnFiles, code: string, signal: AbortSignal) {
-    let running;
+    let running: Awaited<ReturnType<Lease['interpreter']>>;
     try {
       running = await lease.interpreter(signal);
     } catch (err) {

@@ -1,5 +1,5 @@
 import { constants, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -67,7 +67,7 @@ export type KeepResult = { kept: true; bytes: number } | { kept: false; reason: 
  * that resolve outside `dir`, and anything past `maxBytes` (also while it grows during the copy).
  */
 export async function keepFile(dir: string, relPath: string, dest: string, maxBytes: number): Promise<KeepResult> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(join(dir, relPath), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
@@ -101,7 +101,7 @@ class OutputTooLarge extends Error {}
 /** Whether the open file really lies inside `dir` (no directory along its path was swapped for a link). */
 async function insideFolder(fd: number, dir: string): Promise<boolean> {
   const actual = await readlink(`/proc/self/fd/${fd}`).catch(() => undefined);
-  return actual !== undefined && actual.startsWith(`${dir}/`);
+  return actual?.startsWith(`${dir}/`) === true;
 }
 
 export async function writeOutput(dest: string, data: Buffer): Promise<void> {
@@ -114,7 +114,7 @@ export async function makeOutputsDir(path: string): Promise<void> {
 
 /** Streams a kept output; `output_unavailable` when it is gone or grows past `maxBytes`. */
 export async function openKept(path: string, name: string, maxBytes: number, signal?: AbortSignal): Promise<Readable> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {

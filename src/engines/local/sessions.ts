@@ -89,7 +89,8 @@ export class Sessions {
         return { interpreter: leased.live, restarted: false };
       }
       const restarted = started;
-      const starting = (leased.starting ??= this.options.start(leased.id));
+      leased.starting ??= this.options.start(leased.id);
+      const starting = leased.starting;
       try {
         leased.live = await starting;
       } finally {

@@ -111,7 +111,7 @@ async function newContainer(ctx: SessionContext, session: EngineSession): Promis
       ),
     );
   let files = session.files;
-  let container;
+  let container: Awaited<ReturnType<typeof create>>;
   try {
     container = await create(files);
   } catch (err) {

@@ -165,7 +165,7 @@ describe('the "Show the code" card without CodeBlock support', () => {
     expect(fallbackText(block.fallback)).toBe(code);
     // Blank lines keep their height (a no-break space), indentation is made of no-break spaces.
     expect(block.fallback.items[1].inlines[0].text).toBe('\u00a0');
-    expect(block.fallback.items[4].inlines[0].text).toBe('\u00a0'.repeat(4) + 'for col in df.columns:');
+    expect(block.fallback.items[4].inlines[0].text).toBe(`${'\u00a0'.repeat(4)}for col in df.columns:`);
     const outputIndex = body.findIndex((e) => e.type === 'TextBlock' && e.text === 'Output');
     expect(fallbackText(body[outputIndex + 1]!)).toBe(output);
   });
