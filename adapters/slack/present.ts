@@ -9,7 +9,8 @@ import type { ResolvedSlackOptions, SlackAddress } from './types.js';
 /**
  * A turn on Slack, as the person sees it: the thread's AI status line (assistant.threads.setStatus:
  * "Crunch is running code…"), or where Slack refuses that, one ":hourglass_flowing_sand: Working on it…"
- * message edited in place; the answer streamed as the model writes it (chat.startStream/appendStream),
+ * message edited in place; the answer streamed as the model writes it (chat.startStream/appendStream, from
+ * `streamIntervalMs` after its first words: a short answer is posted whole, in one call),
  * finished by chat.stopStream with the rest of the text and the notices; then the charts and files.
  *
  * Progress calls go through `quick`, a client that never retries and rejects rate-limited calls, so that
@@ -111,6 +112,8 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
     if (closing.signal.aborted || streamBroken || !ctx.capabilities.streaming || statusMode === 'message') return;
     pending += delta;
     if (streamTimer !== undefined) return;
+    // The stream starts one interval after the first text: an answer finished by then is posted whole.
+    if (streamTs === undefined && lastAppendAt === -Infinity) lastAppendAt = Date.now();
     const flush = () => {
       streamTimer = undefined;
       lastAppendAt = Date.now();

@@ -48,7 +48,10 @@ export interface SlackAdapterConfig {
    * sales.xlsx…") shows that, instead of a generic status replaced a moment later (one call instead of two).
    */
   firstStatusMs?: number;
-  /** Least time between two streamed appends of answer text. */
+  /**
+   * Least time between two streamed appends of answer text. The stream itself starts this long after the
+   * first text: an answer written in less time is posted whole (one call instead of starting and stopping a stream).
+   */
   streamIntervalMs?: number;
   /** Stream the answer as the model writes it (chat.startStream/appendStream/stopStream). */
   streaming?: boolean;

@@ -401,6 +401,33 @@ describe('Slack progress, as Slack is asked for it', () => {
       await h.close();
     }
   });
+
+  it('posts an answer written within one stream interval whole, and streams one that keeps coming', async () => {
+    const h = await startHarness({ streamIntervalMs: 400 });
+    try {
+      // Finished 100 ms after its first words: one chat.postMessage, no stream started and stopped.
+      h.engine.script.push({ deltas: ['The answer ', 'is 42.'], text: 'The answer is 42.', gate: new Promise<void>((r) => setTimeout(r, 100)) });
+      const first = fixture<{ event: Record<string, unknown> }>('message_im', h.fake);
+      await h.deliver(first);
+      await h.settle();
+      const answers = () => h.fake.callsTo('chat.postMessage').filter((c) => c.params['thread_ts'] !== undefined);
+      expect(h.fake.callsTo('chat.startStream')).toEqual([]);
+      expect(answers().map((c) => c.params['text'])).toEqual(['The answer is 42.']);
+
+      // Still being written after the interval: streamed from then on, and ended without a rewrite.
+      let release!: () => void;
+      h.engine.script.push({ deltas: ['Looking at ', 'the data…'], text: 'Looking at the data… done.', gate: new Promise<void>((r) => (release = r)) });
+      await h.deliver({ ...first, event_id: 'Ev0DM000002', event: { ...first.event, ts: '1715000900.000900', event_ts: '1715000900.000900', client_msg_id: undefined, text: 'and now?' } });
+      await h.fake.waitFor(() => h.fake.callsTo('chat.startStream').length === 1, 'the stream');
+      expect(h.fake.callsTo('chat.startStream')[0]!.params['markdown_text']).toBe('Looking at the data…');
+      release();
+      await h.settle();
+      expect(h.fake.callsTo('chat.stopStream')[0]!.params).toMatchObject({ markdown_text: ' done.' });
+      expect(answers()).toHaveLength(1);
+    } finally {
+      await h.close();
+    }
+  });
 });
 
 describe('Slack output is never a mention', () => {
