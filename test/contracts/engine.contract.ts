@@ -58,6 +58,9 @@ export function engineContract(name: string, open: () => Promise<EngineDriver>, 
       expect(result.text).toBe('Twelve months, two regions.');
       expect(result.progress.some((p) => p.type === 'status')).toBe(true);
       expect(result.progress.map((p) => (p.type === 'text' ? p.delta : '')).join('')).toBe(result.text);
+      // No code ran, so nothing is collected: no status after the text (it would flash just before the answer).
+      const firstText = result.progress.findIndex((p) => p.type === 'text');
+      expect(result.progress.slice(firstText).filter((p) => p.type === 'status')).toEqual([]);
       expect(result.session.engine).toBe(driver.engine.name);
       // The provider's count of what the turn consumed, for prices, budgets and the usage log.
       expect(result.usage).toMatchObject({ model: expect.any(String), inputTokens: expect.any(Number), outputTokens: expect.any(Number) });

@@ -152,7 +152,8 @@ export function createLocalEngine(options: LocalEngineOptions): LocalEngine {
         history,
         userText,
       );
-      progress({ type: 'status', text: 'collecting results…' });
+      // Only code writes files: an answer without it has nothing to collect, and no status to flash.
+      if (result.code.length > 0) progress({ type: 'status', text: 'collecting results…' });
       const answer = await files.finish();
       const text = result.text === '' && answer.outputs.length === 0 ? '_(The model gave no answer; please ask again.)_' : result.text;
       return {

@@ -103,7 +103,8 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
       sandboxes: ctx.sandboxesOpened > 0 ? { '1g': ctx.sandboxesOpened } : {},
     };
 
-    progress({ type: 'status', text: 'collecting results…' });
+    // Only code writes files: an answer without it has nothing to collect, and no status to flash.
+    if (response.output.some((item) => item.type === 'code_interpreter_call')) progress({ type: 'status', text: 'collecting results…' });
     const answer = await collectAnswer(output, response, session.containerId!, knownFiles(session));
     if (response.status === 'incomplete') {
       answer.text += `\n\n_(The answer was cut short: ${response.incomplete_details?.reason ?? 'incomplete'}.)_`;
