@@ -52,3 +52,30 @@ describe('SQLite storage', () => {
     await close();
   });
 });
+
+describe('the local inbox under a burst', () => {
+  for (const url of ['memory://', `sqlite://${join(dir, 'burst.sqlite')}`]) {
+    it(`acknowledges every turn that arrived before a waiting worker starts one (${url.split(':')[0]})`, async () => {
+      const storage = await openStorage(url, options);
+      const order: string[] = [];
+      const worker = storage.inbox.take(AbortSignal.timeout(5000)).then(() => order.push('worker starts'));
+      // Three requests read in one pass of the event loop, each handled in its own callback (as I/O is).
+      await Promise.all(
+        ['1', '2', '3'].map(
+          (n) =>
+            new Promise<void>((handled) =>
+              setImmediate(async () => {
+                const turn = { conversation: { platform: 'test', workspace: 'T', channel: 'C', thread: n }, messageKey: `burst:${n}`, user: { id: 'U' }, text: n, files: [], platformData: {} };
+                await storage.inbox.accept(turn);
+                order.push(`accepted ${n}`);
+                handled();
+              }),
+            ),
+        ),
+      );
+      await worker;
+      expect(order).toEqual(['accepted 1', 'accepted 2', 'accepted 3', 'worker starts']);
+      await storage.close();
+    });
+  }
+});

@@ -44,6 +44,7 @@ export async function openLocalInbox(rows: InboxRows, options: LocalInboxOptions
   const ready: string[] = [];
   const owned = new Set<string>();
   const waiters: (() => void)[] = [];
+  const waking: (() => void)[] = [];
   const idlers: (() => void)[] = [];
   for (const { seq, entry } of await rows.pending()) enqueue(entry, seq);
   const sweeper = setInterval(() => void rows.sweep(now()).catch(() => undefined), SWEEP_INTERVAL_MS).unref();
@@ -59,8 +60,24 @@ export async function openLocalInbox(rows: InboxRows, options: LocalInboxOptions
     queues.set(conversation, queue);
     if (!owned.has(conversation) && !ready.includes(conversation)) {
       ready.push(conversation);
-      waiters.shift()?.();
+      wakeWorker();
     }
+  }
+
+  /**
+   * Wakes an idle worker after the I/O already waiting has been handled, and one worker per turn of the event
+   * loop (setImmediate runs after its poll phase): under a burst, every request that has arrived is
+   * acknowledged before the next turn's work starts.
+   */
+  function wakeWorker(): void {
+    const wake = waiters.shift();
+    if (wake === undefined) return;
+    waking.push(wake);
+    if (waking.length === 1) setImmediate(wakeNext);
+  }
+  function wakeNext(): void {
+    waking.shift()?.();
+    if (waking.length > 0) setImmediate(wakeNext);
   }
 
   function settleIdle(): void {
@@ -114,7 +131,7 @@ export async function openLocalInbox(rows: InboxRows, options: LocalInboxOptions
         owned.delete(conversation);
         if (queues.has(conversation)) {
           ready.unshift(conversation);
-          waiters.shift()?.();
+          wakeWorker();
         }
         settleIdle();
       },
