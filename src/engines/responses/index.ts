@@ -15,7 +15,7 @@ import {
 import { StreamedTextCleaner } from '../shared/answer.js';
 import { createOpenAIClient, type ModelApi } from '../shared/client.js';
 import { describeRejection, isTransient, mayBeSessionLoss, NoRetry, type RetryPolicy, toCrunchError, withRetries } from '../shared/errors.js';
-import { collectAnswer, type ContainerFileRef, openContainerFile } from './output.js';
+import { collectAnswer, type ContainerFileRef, openContainerFile, ranCode } from './output.js';
 import { ensureContainer, ensureConversation, repairSession, type SessionContext } from './session.js';
 import { uploadFile } from './uploads.js';
 
@@ -103,8 +103,8 @@ export function createResponsesEngine(options: ResponsesEngineOptions): Engine {
       sandboxes: ctx.sandboxesOpened > 0 ? { '1g': ctx.sandboxesOpened } : {},
     };
 
-    // Only code writes files: an answer without it has nothing to collect, and no status to flash.
-    if (response.output.some((item) => item.type === 'code_interpreter_call')) progress({ type: 'status', text: 'collecting results…' });
+    // An answer without code has nothing to collect, and no status to flash.
+    if (ranCode(response)) progress({ type: 'status', text: 'collecting results…' });
     const answer = await collectAnswer(output, response, session.containerId!, knownFiles(session));
     if (response.status === 'incomplete') {
       answer.text += `\n\n_(The answer was cut short: ${response.incomplete_details?.reason ?? 'incomplete'}.)_`;

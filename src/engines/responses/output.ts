@@ -83,6 +83,9 @@ async function listContainer(ctx: OutputContext, containerId: string): Promise<L
   });
 }
 
+/** Whether the response ran code: only code writes files to collect. */
+export const ranCode = (response: Response): boolean => response.output.some((item) => item.type === 'code_interpreter_call');
+
 export async function collectAnswer(
   ctx: OutputContext,
   response: Response,
@@ -91,8 +94,7 @@ export async function collectAnswer(
 ): Promise<AnswerParts> {
   const { text, refs } = citedFiles(response);
   // Code that did not run wrote nothing: the listing (a request) is only needed after a code_interpreter call.
-  const ranCode = response.output.some((item) => item.type === 'code_interpreter_call');
-  const listed = ranCode ? await listContainer(ctx, containerId) : undefined;
+  const listed = ranCode(response) ? await listContainer(ctx, containerId) : undefined;
   if (listed === undefined) {
     return { text: cleanText(text), outputs: refs.slice(0, MAX_OUTPUT_FILES).map(toOutput), code: [], notices: [], containerFiles: [...before] };
   }
