@@ -113,7 +113,7 @@ export function createPresenter(ctx: PresentContext, to: SlackAddress, ledger: D
     pending += delta;
     if (streamTimer !== undefined) return;
     // The stream starts one interval after the first text: an answer finished by then is posted whole.
-    if (streamTs === undefined && lastAppendAt === -Infinity) lastAppendAt = Date.now();
+    if (lastAppendAt === -Infinity) lastAppendAt = Date.now();
     const flush = () => {
       streamTimer = undefined;
       lastAppendAt = Date.now();
